@@ -1,0 +1,448 @@
+"""The websocket byte stream: frames in, messages out (RFC 6455 sections 5 and 6).
+
+:class:`Stream` has one parser and two ways to feed it:
+
+* :meth:`Stream.feed` (the bulk path, for I/O layers): hand it whatever the
+  socket returned, any size, and get back every complete message, ping,
+  pong and close, in order.  A protocol error stops parsing and lands on
+  :attr:`Stream.errors` as a :class:`CloseControlMessage` with the RFC's code.
+* :attr:`Stream.parser` (the classic contract): a generator fed with
+  ``.send(bytes)`` that yields how many bytes it needs next, and exposes
+  results through ``message``/``pings``/``pongs``/``closing``/``errors``.
+
+Headers are parsed with ``struct`` straight from the received buffer;
+payloads are unmasked whole (or chunk by chunk for frames split across
+reads) and text is checked with the C UTF-8 codec frame by frame, and even
+inside a frame still arriving, so invalid text fails fast.
+"""
+
+from __future__ import annotations
+
+from codecs import getincrementaldecoder, utf_8_decode
+from collections import deque
+from collections.abc import Generator, Iterable
+from typing import Any
+
+from ws4py.exc import (
+    FrameTooLargeException,
+    ProtocolException,
+    TextFrameEncodingException,
+    WebSocketException,
+)
+from ws4py.extensions import Extension
+from ws4py.framing import (
+    OPCODE_CLOSE,
+    OPCODE_PING,
+    OPCODE_TEXT,
+    UNPACK_16,
+    UNPACK_64,
+    check_header,
+)
+from ws4py.masking import mask
+from ws4py.messaging import (
+    BinaryMessage,
+    CloseControlMessage,
+    Message,
+    PingControlMessage,
+    PongControlMessage,
+    TextMessage,
+    parse_close_payload,
+)
+
+__all__ = ["DEFAULT_MAX_MESSAGE_SIZE", "Stream"]
+
+#: Largest message accepted by default: 16 MiB.  Larger ones fail the
+#: connection with 1009 as soon as a frame header announces them.
+DEFAULT_MAX_MESSAGE_SIZE = 16 * 1024 * 1024
+
+_Utf8Decoder = getincrementaldecoder("utf-8")
+
+
+class _PartialFrame:
+    """A frame whose header is parsed and whose payload is still arriving."""
+
+    __slots__ = ("fin", "key", "offset", "opcode", "parts", "remaining", "rsv", "validate")
+
+    def __init__(
+        self, opcode: int, fin: int, rsv: int, key: bytes | None, length: int, validate: bool
+    ) -> None:
+        self.opcode = opcode
+        self.fin = fin
+        self.rsv = rsv
+        self.key = key
+        self.remaining = length
+        self.offset = 0
+        self.parts: list[bytes] = []
+        self.validate = validate
+
+
+class Stream:
+    """A websocket stream of bytes flowing in and out, agnostic of the data provider.
+
+    ``always_mask`` masks every frame this stream builds (a client's stream);
+    ``expect_masking`` requires every parsed frame to be masked (a server's
+    stream) or, when False, to be unmasked (a client's stream).
+    ``max_message_size`` bounds a message's payload (None: no limit).
+    ``extensions`` are the negotiated :class:`ws4py.extensions.Extension`
+    objects; the RSV bits they claim are the only ones accepted.
+    """
+
+    def __init__(
+        self,
+        always_mask: bool = False,
+        expect_masking: bool = True,
+        max_message_size: int | None = DEFAULT_MAX_MESSAGE_SIZE,
+        extensions: Iterable[Extension] | None = None,
+    ) -> None:
+        self.always_mask = always_mask
+        self.expect_masking = expect_masking
+        self.max_message_size = max_message_size
+        self.extensions: list[Extension] = list(extensions or [])
+        self._rsv_allowed = 0
+        for ext in self.extensions:
+            self._rsv_allowed |= ext.rsv_mask
+
+        #: Completed data messages not yet taken through :attr:`message`.
+        self.messages: deque[Message] = deque()
+        #: Parsed ping control messages (classic parser path).
+        self.pings: list[PingControlMessage] = []
+        #: Parsed pong control messages (classic parser path).
+        self.pongs: list[PongControlMessage] = []
+        #: The close message received, if any.
+        self.closing: CloseControlMessage | None = None
+        #: Errors detected while parsing, as close messages with the RFC's code.
+        self.errors: list[CloseControlMessage] = []
+
+        self._buf = bytearray()
+        self._frame: _PartialFrame | None = None
+        self._msg: Message | None = None
+        self._msg_size = 0
+        self._decoder: Any = None
+        self._need = 2
+        self._stopped = False
+        self._parser: Generator[int, bytes, None] | None = None
+
+    # -- classic attributes ------------------------------------------------
+
+    @property
+    def message(self) -> Message | None:
+        """The oldest completed message not yet taken, else the one being assembled.
+
+        Setting it to None takes the completed message (classic consumers do
+        ``stream.message = None`` once they handled it).
+        """
+        if self.messages:
+            return self.messages[0]
+        return self._msg
+
+    @message.setter
+    def message(self, value: Message | None) -> None:
+        if value is None:
+            if self.messages:
+                self.messages.popleft()
+        else:
+            self.messages.appendleft(value)
+
+    @property
+    def has_message(self) -> bool:
+        """Whether a completed message is waiting in :attr:`message`."""
+        return bool(self.messages)
+
+    has_messages = has_message
+
+    @property
+    def parser(self) -> Generator[int, bytes, None]:
+        if self._parser is None:
+            self._parser = self.receiver()
+            next(self._parser)
+        return self._parser
+
+    def receiver(self) -> Generator[int, bytes, None]:
+        """The classic parser: send it bytes, it yields how many it needs next.
+
+        Fed at most what it asks for, it completes at most one frame per
+        send, as classic ws4py did; fed more, nothing is lost: completed
+        messages queue up behind :attr:`message`.
+        """
+        while True:
+            data = yield self._need
+            if not data:
+                continue
+            for event in self.feed(data):
+                if isinstance(event, PingControlMessage):
+                    self.pings.append(event)
+                elif isinstance(event, PongControlMessage):
+                    self.pongs.append(event)
+                elif not isinstance(event, CloseControlMessage):
+                    self.messages.append(event)  # the close is in ``closing``
+
+    # -- the parser --------------------------------------------------------
+
+    @property
+    def stopped(self) -> bool:
+        """True once a close frame or a protocol error ended parsing."""
+        return self._stopped
+
+    def feed(self, data: bytes | bytearray | memoryview) -> list[Message]:
+        """Parse ``data``; return the completed messages and control messages, in order.
+
+        Text and binary messages are returned only when complete.  A close
+        frame ends parsing (nothing may follow it, section 5.5.1), as does a
+        protocol error, which is appended to :attr:`errors`.
+        """
+        events: list[Message] = []
+        if self._stopped or not data:
+            return events
+        try:
+            self._parse(data, events)
+        except WebSocketException as exc:
+            self._fail(exc)
+        return events
+
+    def _fail(self, exc: WebSocketException) -> None:
+        self._stopped = True
+        self._frame = None
+        self._buf = bytearray()
+        self.errors.append(CloseControlMessage(exc.code, str(exc)))
+
+    def _parse(self, data: bytes | bytearray | memoryview, events: list[Message]) -> None:
+        buf = self._buf
+        if self._frame is None and len(data) < self._need:
+            # Not enough for the next header yet: keep it, parse nothing.
+            buf += data
+            self._need -= len(data)
+            return
+        src: bytes | bytearray | memoryview
+        if buf:
+            buf += data
+            src = buf
+        else:
+            src = data
+        n = len(src)
+        pos = 0
+        need = 2
+        view = memoryview(src)
+        try:
+            while True:
+                frame = self._frame
+                if frame is not None:
+                    take = min(frame.remaining, n - pos)
+                    if take:
+                        part = (
+                            mask(view[pos : pos + take], frame.key, frame.offset)
+                            if frame.key
+                            else view[pos : pos + take].tobytes()
+                        )
+                        pos += take
+                        frame.offset += take
+                        frame.remaining -= take
+                        if frame.validate:
+                            self._check_text(part, False)
+                        frame.parts.append(part)
+                    if frame.remaining:
+                        need = frame.remaining
+                        break
+                    self._frame = None
+                    payload = frame.parts[0] if len(frame.parts) == 1 else b"".join(frame.parts)
+                    self._complete(
+                        frame.opcode, frame.fin, frame.rsv, payload, frame.validate, events
+                    )
+                    if self._stopped:
+                        break
+                    continue
+
+                avail = n - pos
+                if avail < 2:
+                    need = 2 - avail
+                    break
+                b0 = src[pos]
+                b1 = src[pos + 1]
+                length = b1 & 0x7F
+                hlen = 6 if b1 & 0x80 else 2
+                if length >= 126:
+                    hlen += 2 if length == 126 else 8
+                if avail < hlen:
+                    need = hlen - avail
+                    break
+                if length == 126:
+                    length = UNPACK_16(src, pos + 2)[0]
+                elif length == 127:
+                    length = UNPACK_64(src, pos + 2)[0]
+                opcode = b0 & 0x0F
+                rsv = b0 & 0x70
+                fin = b0 & 0x80
+                check_header(
+                    fin, rsv, opcode, b1 & 0x80, length, self._rsv_allowed, self.expect_masking
+                )
+                start = pos + hlen
+                end = start + length
+                key = bytes(view[start - 4 : start]) if b1 & 0x80 else None
+
+                if not opcode & 0x8:
+                    self._start_data_frame(opcode, fin, rsv, length)
+                    if fin and opcode and end <= n and not rsv:
+                        # The common case: a whole single-frame message.
+                        payload = mask(view[start:end], key) if key else view[start:end].tobytes()
+                        pos = end
+                        events.append(self._single(opcode, payload))
+                        continue
+
+                if end <= n:
+                    payload = mask(view[start:end], key) if key else view[start:end].tobytes()
+                    pos = end
+                    self._complete(opcode, fin, rsv, payload, False, events)
+                    if self._stopped:
+                        break
+                    continue
+
+                # The frame is split across reads: take its payload as it comes,
+                # checking text as it arrives (fail fast inside a frame too).
+                if opcode == OPCODE_TEXT and fin and not rsv:
+                    self._begin_message(opcode, rsv)
+                msg = self._msg
+                validate = (
+                    not opcode & 0x8
+                    and msg is not None
+                    and not msg.rsv
+                    and self._decoder is not None
+                )
+                self._frame = _PartialFrame(opcode, fin, rsv, key, length, validate)
+                pos = start
+        finally:
+            view.release()
+        self._need = need
+        if self._stopped:
+            return
+        if src is buf:
+            del buf[:pos]
+        elif pos < n:
+            buf += src[pos:]
+
+    def _start_data_frame(self, opcode: int, fin: int, rsv: int, length: int) -> None:
+        """Rules checked on a data frame's header, before its payload is buffered."""
+        if opcode == 0:
+            if self._msg is None:
+                raise ProtocolException("continuation frame with no message started")
+        elif self._msg is not None:
+            raise ProtocolException("new data frame inside a fragmented message")
+        limit = self.max_message_size
+        if limit is not None and self._msg_size + length > limit:
+            raise FrameTooLargeException(f"message larger than {limit} bytes")
+        if opcode and not fin:
+            self._begin_message(opcode, rsv)
+
+    def _begin_message(self, opcode: int, rsv: int) -> None:
+        """Start assembling a message that arrives in pieces."""
+        msg: Message = TextMessage() if opcode == OPCODE_TEXT else BinaryMessage()
+        msg.rsv = rsv
+        self._msg = msg
+        self._msg_size = 0
+        self._decoder = _Utf8Decoder() if opcode == OPCODE_TEXT else None
+
+    def _single(self, opcode: int, payload: bytes) -> Message:
+        if opcode == OPCODE_TEXT:
+            try:
+                utf_8_decode(payload, "strict", True)
+            except UnicodeDecodeError:
+                raise TextFrameEncodingException("text message is not valid UTF-8") from None
+            msg: Message = TextMessage(payload)
+        else:
+            msg = BinaryMessage(payload)
+        msg.completed = True
+        return msg
+
+    def _check_text(self, data: bytes, final: bool) -> None:
+        try:
+            self._decoder.decode(data, final)
+        except UnicodeDecodeError:
+            raise TextFrameEncodingException("text message is not valid UTF-8") from None
+
+    def _complete(
+        self,
+        opcode: int,
+        fin: int,
+        rsv: int,
+        payload: bytes,
+        validated: bool,
+        events: list[Message],
+    ) -> None:
+        """Dispatch a whole frame; ``validated`` says its text was already checked."""
+        if opcode & 0x8:
+            if opcode == OPCODE_CLOSE:
+                code, reason = parse_close_payload(payload)
+                close = CloseControlMessage(code, reason)
+                self.closing = close
+                self._stopped = True
+                events.append(close)
+            elif opcode == OPCODE_PING:
+                events.append(PingControlMessage(payload))
+            else:
+                events.append(PongControlMessage(payload))
+            return
+        msg = self._msg
+        if msg is None:
+            # A single-frame message: checked whole unless an extension
+            # transforms it (frames without RSV bits pass extensions untouched).
+            if not rsv:
+                events.append(self._single(opcode, payload))
+                return
+            self._begin_message(opcode, rsv)
+            msg = self._msg
+            assert msg is not None
+        if self.extensions and msg.rsv:
+            limit = self.max_message_size
+            remaining = None if limit is None else limit - self._msg_size
+            for ext in self.extensions:
+                payload = ext.decode_frame(msg.opcode, rsv, payload, bool(fin), remaining)
+            if remaining is not None and len(payload) > remaining:
+                raise FrameTooLargeException(f"message larger than {limit} bytes")
+        self._msg_size += len(payload)
+        if msg.opcode == OPCODE_TEXT and self._decoder is not None:
+            if validated:
+                if fin:
+                    self._check_text(b"", True)
+            else:
+                self._check_text(payload, bool(fin))
+        if payload:
+            msg.extend(payload)
+        if fin:
+            msg.completed = True
+            if isinstance(msg.data, bytearray):
+                msg.data = bytes(msg.data)
+            self._msg = None
+            self._decoder = None
+            self._msg_size = 0
+            events.append(msg)
+
+    # -- builders ----------------------------------------------------------
+
+    def text_message(self, text: str | bytes) -> TextMessage:
+        """A :class:`TextMessage` ready to be built."""
+        return TextMessage(text)
+
+    def binary_message(self, bytes: bytes | bytearray) -> BinaryMessage:  # noqa: A002
+        """A :class:`BinaryMessage` ready to be built."""
+        return BinaryMessage(bytes)
+
+    def close(self, code: int = 1000, reason: str | bytes = "") -> bytes:
+        """The bytes of a close frame with ``code`` and ``reason``."""
+        return CloseControlMessage(code, reason).single(mask=self.always_mask)
+
+    def ping(self, data: str | bytes = "") -> bytes:
+        """The bytes of a ping frame."""
+        return PingControlMessage(data).single(mask=self.always_mask)
+
+    def pong(self, data: str | bytes = "") -> bytes:
+        """The bytes of a pong frame."""
+        return PongControlMessage(data).single(mask=self.always_mask)
+
+    def release(self) -> None:
+        """Drop buffers and any message in progress."""
+        self._buf = bytearray()
+        self._frame = None
+        self._msg = None
+        self._decoder = None
+        self.messages.clear()
+        self.pings = []
+        self.pongs = []
+
