@@ -1,0 +1,1019 @@
+"""The RFC 6455 opening handshake (section 4), sans I/O.
+
+Nothing here touches a socket: bytes go in, objects and bytes come out, so
+every client and server of the package (threaded, asyncio, WSGI...) shares
+the same rules.  The pieces:
+
+* :class:`HeadReader` accumulates the HTTP head of a request or response with
+  hard size limits, and keeps the bytes that follow it
+  (:attr:`HeadReader.leftover`): they are the first websocket frames and must
+  not be lost.
+* :func:`parse_request` / :func:`parse_response` turn a head into a
+  :class:`Request` / :class:`Response` with case-insensitive :class:`Headers`.
+* Server side: :func:`validate_request` (or :func:`validate_environ` for a
+  WSGI environ; both run the same checks) returns a
+  :class:`ServerHandshakeResult` whose :meth:`~ServerHandshakeResult.response_bytes`
+  is the ``101 Switching Protocols`` answer; on failure a
+  :class:`~ws4py.exc.HandshakeError` carries the HTTP status and headers, and
+  :func:`reject_response_bytes` renders it.
+* Client side: :class:`ClientHandshake` builds the request and checks the
+  server's response.
+
+HTTP syntax decisions (RFC 7230, now RFC 9112), chosen for strictness because
+a websocket endpoint has no legacy clients to be lenient with:
+
+* Lines end with CRLF only; a bare LF (or a stray CR) is a 400.  RFC 7230
+  section 3.5 allows accepting bare LF, it does not require it.
+* The head must start with the request line: no leading empty lines, and a
+  first byte that cannot start a method (a TLS ClientHello, binary garbage)
+  is rejected as soon as it arrives.
+* obs-fold (a header line starting with whitespace) is a 400, as RFC 7230
+  section 3.2.4 allows; so is whitespace between a header name and its colon
+  (which that section requires rejecting).
+* Header values are decoded as ISO-8859-1 (like WSGI, PEP 3333) and must not
+  contain control characters other than HTAB.
+
+Limits (module constants, read when a :class:`HeadReader` is created, so they
+can be tuned globally or per reader):
+
+* request line longer than :data:`MAX_REQUEST_LINE` bytes: **414 URI Too
+  Long** (RFC 7230 section 3.1.1: a server "SHOULD respond with a 414" when
+  the request-target is too long, and the target is the only part of a
+  request line that can legitimately grow);
+* more than :data:`MAX_HEADERS` header lines, one header line longer than
+  :data:`MAX_HEADER_SIZE`, or a head longer than :data:`MAX_HEAD_SIZE`:
+  **431 Request Header Fields Too Large** (RFC 6585 section 5).
+
+Each limit is enforced while bytes arrive, not once the head is complete, so
+a peer that never sends the blank line cannot make the buffer grow beyond
+them.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import http
+import os
+import re
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import quote
+
+from ws4py.exc import HandshakeError
+from ws4py.extensions import (
+    _TOKEN_RE,
+    ClientExtensionFactory,
+    Extension,
+    ServerExtensionFactory,
+    format_extension,
+    parse_extension_header,
+)
+
+__all__ = [
+    "MAX_HEADERS",
+    "MAX_HEADER_SIZE",
+    "MAX_HEAD_SIZE",
+    "MAX_REQUEST_LINE",
+    "ClientHandshake",
+    "ClientHandshakeResult",
+    "HeadReader",
+    "Headers",
+    "Request",
+    "Response",
+    "ServerHandshake",
+    "ServerHandshakeResult",
+    "SubprotocolSelector",
+    "accept_key",
+    "parse_request",
+    "parse_response",
+    "reject_response_bytes",
+    "request_from_environ",
+    "validate_environ",
+    "validate_request",
+]
+
+#: Longest request line (or status line) accepted, in bytes without the CRLF.
+MAX_REQUEST_LINE = 8192
+#: Most header lines accepted in one head.
+MAX_HEADERS = 100
+#: Longest single header line accepted, in bytes without the CRLF.
+MAX_HEADER_SIZE = 8192
+#: Longest head accepted, request line and final blank line included.
+MAX_HEAD_SIZE = 65536
+
+# RFC 6455 section 1.3.  Same value as ``ws4py.WS_KEY``; kept private here so
+# this module does not depend on the package's import order.
+_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+# RFC 6455 section 4.1 (client) / 4.2.1 (server): the only version spoken.
+_VERSION = "13"
+
+#: ``select_subprotocol(client_offer, server_protocols) -> chosen or None``.
+SubprotocolSelector = Callable[[list[str], list[str]], str | None]
+
+_TCHAR = frozenset(b"!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
+# request-target: visible ASCII only (RFC 3986 characters are a subset).
+_TARGET_RE = re.compile(r"[\x21-\x7e]+")
+_HTTP_VERSION_RE = re.compile(r"HTTP/([0-9])\.([0-9])")
+_STATUS_RE = re.compile(r"[0-9]{3}")
+# field-value characters: HTAB, SP, VCHAR, obs-text (RFC 7230 section 3.2).
+_FIELD_VALUE_RE = re.compile(r"[\t\x20-\x7e\x80-\xff]*")
+# base64 of exactly 16 bytes: 22 characters then "==" (RFC 6455 section 4.1).
+_KEY_RE = re.compile(r"[A-Za-z0-9+/]{22}==")
+_OWS = " \t"
+
+
+def accept_key(key: str | bytes) -> str:
+    """Compute ``Sec-WebSocket-Accept`` for a ``Sec-WebSocket-Key`` (RFC 6455 section 4.2.2).
+
+    base64(SHA-1(key + GUID)): proves the server read this very request, so
+    a cache or a non-websocket server cannot answer it by accident.
+    """
+    raw = key.encode("ascii") if isinstance(key, str) else key
+    return base64.b64encode(hashlib.sha1(raw + _GUID).digest()).decode("ascii")
+
+
+def _reason(status: int) -> str:
+    try:
+        return http.HTTPStatus(status).phrase
+    except ValueError:
+        return "Unknown"
+
+
+def _check_header_field(name: str, value: str) -> None:
+    """Refuse header names/values that would corrupt (or inject into) a head we send."""
+    if _TOKEN_RE.fullmatch(name) is None:
+        raise ValueError(f"header name {name!r} is not an RFC 7230 token")
+    if _FIELD_VALUE_RE.fullmatch(value) is None:
+        raise ValueError(f"header {name!r} has a value with control characters: {value!r}")
+
+
+def _render_head(first_line: str, headers: Iterable[tuple[str, str]]) -> bytes:
+    lines = [first_line]
+    for name, value in headers:
+        _check_header_field(name, value)
+        lines.append(f"{name}: {value}")
+    lines.extend(("", ""))
+    return "\r\n".join(lines).encode("latin-1")
+
+
+# --------------------------------------------------------------------------
+# Headers, Request, Response
+# --------------------------------------------------------------------------
+
+
+class Headers:
+    """A small case-insensitive multi-dict of HTTP header fields.
+
+    Order and the original spelling of names are kept (for :meth:`items`),
+    lookups ignore case (RFC 7230 section 3.2: field names are
+    case-insensitive), and a name may occur several times.
+    """
+
+    __slots__ = ("_items",)
+
+    def __init__(self, items: Iterable[tuple[str, str]] | None = None) -> None:
+        self._items: list[tuple[str, str]] = []
+        if items is not None:
+            for name, value in items:
+                self.add(name, value)
+
+    def add(self, name: str, value: str) -> None:
+        """Append a field (never replaces an existing one)."""
+        self._items.append((name, value))
+
+    def get(self, name: str, default: str | None = None) -> str | None:
+        """The first value of ``name``, or ``default`` when absent."""
+        lname = name.lower()
+        for key, value in self._items:
+            if key.lower() == lname:
+                return value
+        return default
+
+    def get_all(self, name: str) -> list[str]:
+        """Every value of ``name``, in order (empty list when absent)."""
+        lname = name.lower()
+        return [value for key, value in self._items if key.lower() == lname]
+
+    def items(self) -> list[tuple[str, str]]:
+        """All ``(name, value)`` pairs in order, names as received."""
+        return list(self._items)
+
+    def __contains__(self, name: object) -> bool:
+        if not isinstance(name, str):
+            return False
+        lname = name.lower()
+        return any(key.lower() == lname for key, _ in self._items)
+
+    def __iter__(self) -> Iterator[str]:
+        return (key for key, _ in self._items)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Headers):
+            return NotImplemented
+        return [(k.lower(), v) for k, v in self._items] == [(k.lower(), v) for k, v in other._items]
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"Headers({self._items!r})"
+
+
+@dataclass
+class Request:
+    """A parsed request head.  ``version`` is as sent, e.g. ``"HTTP/1.1"``."""
+
+    method: str
+    target: str
+    version: str
+    headers: Headers = field(default_factory=Headers)
+
+
+@dataclass
+class Response:
+    """A parsed response head.  ``version`` is as sent, e.g. ``"HTTP/1.1"``."""
+
+    version: str
+    status: int
+    reason: str
+    headers: Headers = field(default_factory=Headers)
+
+
+# --------------------------------------------------------------------------
+# Reading and parsing a head
+# --------------------------------------------------------------------------
+
+
+class HeadReader:
+    """Accumulate an HTTP head from a byte stream, within hard limits.
+
+    Feed it whatever the socket returns; :meth:`feed` returns ``True`` once
+    the blank line ending the head has arrived.  Then :attr:`head` is the
+    head (final CRLFCRLF included) for :func:`parse_request` /
+    :func:`parse_response`, and :attr:`leftover` the bytes that came after
+    it in the same reads: websocket frames the client or server sent right
+    behind its handshake.  Bytes fed after completion are appended to
+    :attr:`leftover`.
+
+    Only line structure and limits are checked here; header syntax is the
+    parser's job.  The check is incremental (each byte is scanned once), and
+    a limit is enforced as soon as it is crossed, even mid-line.
+
+    ``is_response=True`` reads a response (client side): the head must then
+    start with ``HTTP/``.  Limits default to the module constants read at
+    construction time.  Errors are :class:`~ws4py.exc.HandshakeError` with
+    the status documented in the module docstring.
+    """
+
+    def __init__(
+        self,
+        *,
+        is_response: bool = False,
+        max_request_line: int | None = None,
+        max_headers: int | None = None,
+        max_header_size: int | None = None,
+        max_head_size: int | None = None,
+    ) -> None:
+        self.is_response = is_response
+        self.max_request_line = MAX_REQUEST_LINE if max_request_line is None else max_request_line
+        self.max_headers = MAX_HEADERS if max_headers is None else max_headers
+        self.max_header_size = MAX_HEADER_SIZE if max_header_size is None else max_header_size
+        self.max_head_size = MAX_HEAD_SIZE if max_head_size is None else max_head_size
+        self._buf = bytearray()
+        self._scan = 0  # where the search for the next LF resumes
+        self._line_start = 0
+        self._header_count = 0
+        self._first_line_done = False
+        self._head: bytes | None = None
+        self.leftover = b""
+
+    @property
+    def complete(self) -> bool:
+        """Whether the whole head has arrived."""
+        return self._head is not None
+
+    @property
+    def head(self) -> bytes:
+        """The complete head, CRLFCRLF included; :class:`RuntimeError` before that."""
+        if self._head is None:
+            raise RuntimeError("the HTTP head is not complete yet")
+        return self._head
+
+    def _fail_start(self) -> None:
+        buf = self._buf
+        if self.is_response:
+            prefix = b"HTTP/"
+            if not prefix.startswith(bytes(buf[: len(prefix)])):
+                raise HandshakeError(f"not an HTTP response: starts with {bytes(buf[:16])!r}")
+        elif buf[0] not in _TCHAR:
+            hint = " (a TLS handshake on a plain-text port?)" if buf[0] == 0x16 else ""
+            raise HandshakeError(f"not an HTTP request{hint}: starts with {bytes(buf[:16])!r}")
+
+    def _line_limit(self) -> tuple[int, int, str]:
+        if not self._first_line_done:
+            if self.is_response:
+                return self.max_request_line, 400, "status line"
+            return self.max_request_line, 414, "request line"
+        return self.max_header_size, 431, "header line"
+
+    def feed(self, data: bytes) -> bool:
+        """Add received bytes; ``True`` once the head is complete.
+
+        Raises :class:`~ws4py.exc.HandshakeError` as soon as the bytes seen
+        so far break a limit or the line structure.
+        """
+        if self._head is not None:
+            self.leftover += data
+            return True
+        if not data:
+            return False
+        buf = self._buf
+        buf += data
+        if len(buf) - len(data) < 5:  # the first bytes just arrived
+            self._fail_start()
+        while True:
+            lf = buf.find(b"\n", self._scan)
+            if lf < 0:
+                # Incomplete line: bound it (a trailing CR is not content).
+                length = len(buf) - self._line_start - (1 if buf.endswith(b"\r") else 0)
+                limit, status, what = self._line_limit()
+                if length > limit:
+                    raise HandshakeError(f"{what} longer than {limit} bytes", status=status)
+                if len(buf) > self.max_head_size:
+                    raise HandshakeError(
+                        f"HTTP head longer than {self.max_head_size} bytes", status=431
+                    )
+                self._scan = len(buf)
+                return False
+            if lf == 0 or buf[lf - 1] != 0x0D:
+                raise HandshakeError("bare LF in the HTTP head: lines must end with CRLF")
+            end = lf + 1
+            length = lf - 1 - self._line_start
+            if end > self.max_head_size:
+                raise HandshakeError(
+                    f"HTTP head longer than {self.max_head_size} bytes", status=431
+                )
+            limit, status, what = self._line_limit()
+            if length > limit:
+                raise HandshakeError(f"{what} longer than {limit} bytes", status=status)
+            if not self._first_line_done:
+                self._first_line_done = True
+            elif length == 0:
+                self._head = bytes(buf[:end])
+                self.leftover = bytes(buf[end:])
+                self._buf = bytearray()
+                return True
+            else:
+                self._header_count += 1
+                if self._header_count > self.max_headers:
+                    raise HandshakeError(f"more than {self.max_headers} header fields", status=431)
+            self._line_start = self._scan = end
+
+
+def _split_head(head: bytes) -> list[str]:
+    """Split a head into lines (decoded as ISO-8859-1), dropping the final blank line."""
+    if head.endswith(b"\r\n\r\n"):
+        head = head[:-4]
+    elif head.endswith(b"\r\n"):
+        head = head[:-2]
+    text = head.decode("latin-1")
+    lines = text.split("\r\n")
+    for line in lines:
+        if "\n" in line or "\r" in line:
+            raise HandshakeError("bare CR or LF in the HTTP head: lines must end with CRLF")
+    return lines
+
+
+def _parse_headers(lines: list[str]) -> Headers:
+    """Parse header lines (RFC 7230 section 3.2)."""
+    headers = Headers()
+    for line in lines:
+        if not line:
+            raise HandshakeError("empty line inside the HTTP head")
+        if line[0] in _OWS:
+            raise HandshakeError(f"obsolete line folding (obs-fold) is not accepted: {line[:64]!r}")
+        name, colon, value = line.partition(":")
+        if not colon:
+            raise HandshakeError(f"header line without a colon: {line[:64]!r}")
+        if _TOKEN_RE.fullmatch(name) is None:
+            # Also catches "Name : value", which RFC 7230 section 3.2.4 says MUST be a 400.
+            raise HandshakeError(f"invalid header name {name[:64]!r}")
+        value = value.strip(_OWS)
+        if _FIELD_VALUE_RE.fullmatch(value) is None:
+            raise HandshakeError(f"control character in the value of header {name!r}")
+        headers.add(name, value)
+    return headers
+
+
+def parse_request(head: bytes) -> Request:
+    """Parse a request head (RFC 7230 sections 3.1.1 and 3.2).
+
+    ``head`` is what :class:`HeadReader` collected (the trailing blank line
+    is optional).  The request line must be ``method SP target SP version``
+    with a token method, a visible-ASCII target and ``HTTP/x.y``.  Any
+    syntax error raises :class:`~ws4py.exc.HandshakeError` with status 400.
+    """
+    lines = _split_head(head)
+    request_line = lines[0]
+    parts = request_line.split(" ")
+    if len(parts) != 3:
+        raise HandshakeError(f"malformed request line {request_line[:128]!r}")
+    method, target, version = parts
+    if _TOKEN_RE.fullmatch(method) is None:
+        raise HandshakeError(f"invalid method in request line {request_line[:128]!r}")
+    if _TARGET_RE.fullmatch(target) is None:
+        raise HandshakeError(f"invalid request target in request line {request_line[:128]!r}")
+    if _HTTP_VERSION_RE.fullmatch(version) is None:
+        raise HandshakeError(f"invalid HTTP version in request line {request_line[:128]!r}")
+    return Request(method, target, version, _parse_headers(lines[1:]))
+
+
+def parse_response(head: bytes) -> Response:
+    """Parse a response head (RFC 7230 sections 3.1.2 and 3.2).
+
+    The status line is ``HTTP/x.y SP 3DIGIT SP reason``; a missing reason
+    (even without its space) is tolerated since the client has nothing to
+    gain by refusing it.  Syntax errors raise
+    :class:`~ws4py.exc.HandshakeError`.
+    """
+    lines = _split_head(head)
+    status_line = lines[0]
+    version, _, rest = status_line.partition(" ")
+    status_text, _, reason = rest.partition(" ")
+    if _HTTP_VERSION_RE.fullmatch(version) is None:
+        raise HandshakeError(f"invalid HTTP version in status line {status_line[:128]!r}")
+    if _STATUS_RE.fullmatch(status_text) is None:
+        raise HandshakeError(f"invalid status code in status line {status_line[:128]!r}")
+    if _FIELD_VALUE_RE.fullmatch(reason) is None:
+        raise HandshakeError(f"control character in status line {status_line[:128]!r}")
+    return Response(version, int(status_text), reason, _parse_headers(lines[1:]))
+
+
+# --------------------------------------------------------------------------
+# Shared header rules
+# --------------------------------------------------------------------------
+
+
+def _list_elements(values: list[str]) -> list[str]:
+    """Elements of a comma-separated list header (RFC 7230 section 7), empties dropped."""
+    return [item.strip(_OWS) for value in values for item in value.split(",") if item.strip(_OWS)]
+
+
+def _has_token(headers: Headers, name: str, token: str) -> bool:
+    return any(item.lower() == token for item in _list_elements(headers.get_all(name)))
+
+
+def _check_upgrade_headers(headers: Headers) -> None:
+    """``Upgrade`` must list ``websocket`` and ``Connection`` must list ``upgrade``.
+
+    RFC 6455 sections 4.2.1 (items 3, 4) and 4.1 (client checks 2, 3): both
+    are case-insensitive, and they are lists, so ``Connection: keep-alive,
+    Upgrade`` (what Firefox sends) is fine.
+    """
+    upgrade = headers.get_all("Upgrade")
+    if not upgrade:
+        raise HandshakeError("missing Upgrade header: this is a WebSocket endpoint")
+    if not _has_token(headers, "Upgrade", "websocket"):
+        raise HandshakeError(f"Upgrade header {', '.join(upgrade)!r} does not include 'websocket'")
+    connection = headers.get_all("Connection")
+    if not connection:
+        raise HandshakeError("missing Connection header (expected 'Connection: Upgrade')")
+    if not _has_token(headers, "Connection", "upgrade"):
+        raise HandshakeError(
+            f"Connection header {', '.join(connection)!r} does not include 'Upgrade'"
+        )
+
+
+def _protocol_list(headers: Headers) -> list[str]:
+    """The ``Sec-WebSocket-Protocol`` values (RFC 6455 section 4.1: a list of tokens)."""
+    protocols = _list_elements(headers.get_all("Sec-WebSocket-Protocol"))
+    for protocol in protocols:
+        if _TOKEN_RE.fullmatch(protocol) is None:
+            raise HandshakeError(f"invalid subprotocol name {protocol!r} in Sec-WebSocket-Protocol")
+    return protocols
+
+
+def _check_rsv_conflict(accepted: list[Extension], extension: Extension) -> bool:
+    """Whether ``extension`` claims an RSV bit an already accepted one claims."""
+    return any(other.rsv_mask & extension.rsv_mask for other in accepted)
+
+
+# --------------------------------------------------------------------------
+# Server side
+# --------------------------------------------------------------------------
+
+
+@dataclass
+class ServerHandshakeResult:
+    """What a successful server-side validation agreed on.
+
+    ``response_headers`` are the headers of the 101 answer, in order; the
+    I/O layer may send :meth:`response_bytes` as is.
+    """
+
+    key: str
+    accept: str
+    protocol: str | None
+    extensions: list[Extension]
+    extension_header: str | None
+    response_headers: list[tuple[str, str]]
+    request: Request
+
+    def response_bytes(self, extra_headers: Iterable[tuple[str, str]] = ()) -> bytes:
+        """The ``HTTP/1.1 101 Switching Protocols`` response (RFC 6455 section 4.2.2).
+
+        ``extra_headers`` (e.g. ``Server``, ``Set-Cookie``) are appended after
+        the handshake headers.
+        """
+        return _render_head(
+            "HTTP/1.1 101 Switching Protocols", [*self.response_headers, *extra_headers]
+        )
+
+
+def _check_request_line(request: Request) -> None:
+    # RFC 6455 section 4.2.1 item 1: "An HTTP/1.1 or higher GET request".
+    # RFC 7231 section 6.5.5 makes 405 the status for a method the resource
+    # does not support, and requires the Allow header with it.
+    if request.method != "GET":
+        raise HandshakeError(
+            f"method {request.method!r} not allowed: a WebSocket handshake is a GET request",
+            status=405,
+            headers=[("Allow", "GET")],
+        )
+    match = _HTTP_VERSION_RE.fullmatch(request.version)
+    if match is None or (int(match.group(1)), int(match.group(2))) < (1, 1):
+        raise HandshakeError(
+            f"a WebSocket handshake requires HTTP/1.1 or newer, got {request.version!r}"
+        )
+
+
+def _check_no_body(headers: Headers) -> None:
+    # Not in RFC 6455, but the bytes after the head are read as websocket
+    # frames: a request body would be misread as frames (request smuggling).
+    if "Transfer-Encoding" in headers or any(
+        value.strip() != "0" for value in headers.get_all("Content-Length")
+    ):
+        raise HandshakeError("a WebSocket handshake request must not have a body")
+
+
+def _check_key(headers: Headers) -> str:
+    # RFC 6455 section 4.2.1 item 5 and section 11.3.1: exactly one header,
+    # base64 of 16 bytes.  The regex plus the round trip is a strict decode:
+    # no whitespace, padding exactly "==", no non-zero trailing bits.
+    keys = headers.get_all("Sec-WebSocket-Key")
+    if not keys:
+        raise HandshakeError("missing Sec-WebSocket-Key header")
+    if len(keys) > 1:
+        raise HandshakeError("more than one Sec-WebSocket-Key header")
+    key = keys[0]
+    if _KEY_RE.fullmatch(key) is None:
+        raise HandshakeError(f"Sec-WebSocket-Key {key[:64]!r} is not the base64 of 16 bytes")
+    try:
+        raw = base64.b64decode(key, validate=True)
+    except binascii.Error:  # pragma: no cover - excluded by the regex
+        raise HandshakeError(f"Sec-WebSocket-Key {key!r} is not valid base64") from None
+    if len(raw) != 16 or base64.b64encode(raw).decode("ascii") != key:
+        raise HandshakeError(f"Sec-WebSocket-Key {key!r} is not the canonical base64 of 16 bytes")
+    return key
+
+
+def _check_version(headers: Headers) -> None:
+    # RFC 6455 section 4.2.2 item 4 / section 4.4: on a version we do not
+    # speak, answer 426 with the versions we do.  A missing header gets the
+    # same answer: it tells the client what to send.
+    versions = headers.get_all("Sec-WebSocket-Version")
+    if len(versions) > 1:
+        raise HandshakeError(
+            "more than one Sec-WebSocket-Version header",
+            status=426,
+            headers=[("Sec-WebSocket-Version", _VERSION)],
+        )
+    if not versions or versions[0] != _VERSION:
+        got = f"{versions[0]!r}" if versions else "none"
+        raise HandshakeError(
+            f"unsupported Sec-WebSocket-Version {got}: this server speaks version {_VERSION}",
+            status=426,
+            headers=[("Sec-WebSocket-Version", _VERSION)],
+        )
+
+
+def _check_origin(headers: Headers, allowed_origins: list[str] | None) -> None:
+    # RFC 6455 sections 4.2.2 and 10.2: the Origin header lets a server refuse
+    # pages from other sites (cross-site WebSocket hijacking).  Scheme and host
+    # are case-insensitive (RFC 6454), so the comparison is too.  A request
+    # without Origin is refused when a list is given: browsers always send
+    # it, so only a non-browser client omits it and it can send one.
+    if allowed_origins is None:
+        return
+    origins = headers.get_all("Origin")
+    if len(origins) != 1:
+        what = "missing Origin header" if not origins else "more than one Origin header"
+        raise HandshakeError(f"{what}: this server only accepts listed origins", status=403)
+    origin = origins[0]
+    if origin.lower() not in {allowed.lower() for allowed in allowed_origins}:
+        raise HandshakeError(f"origin {origin!r} is not allowed", status=403)
+
+
+def _select_protocol(
+    headers: Headers,
+    protocols: list[str] | None,
+    select_subprotocol: SubprotocolSelector | None,
+) -> str | None:
+    # RFC 6455 section 4.2.2 item 4: the server picks at most one of the
+    # client's subprotocols, and may pick none (then the header is omitted).
+    offered = _protocol_list(headers)
+    if not offered:
+        return None
+    supported = list(protocols or [])
+    if select_subprotocol is not None:
+        chosen = select_subprotocol(list(offered), supported)
+        if chosen is not None and chosen not in offered:
+            raise HandshakeError(
+                f"select_subprotocol chose {chosen!r}, which the client did not offer "
+                f"({', '.join(offered)})",
+                status=500,
+            )
+        return chosen
+    for protocol in offered:  # client preference order
+        if protocol in supported:
+            return protocol
+    return None
+
+
+def _negotiate_server_extensions(
+    headers: Headers, factories: list[ServerExtensionFactory] | None
+) -> tuple[list[Extension], str | None]:
+    """Accept extensions (RFC 6455 section 9.1) in the client's order of preference.
+
+    Offers are grouped by name in order of first appearance; each group goes
+    to the factory of that name, which returns the parameters to answer with
+    or declines.  The response lists accepted extensions in that same order,
+    which is the order they apply in.  An extension that would claim an RSV
+    bit already claimed by an earlier one is declined.
+    """
+    values = headers.get_all("Sec-WebSocket-Extensions")
+    if not values:
+        return [], None
+    offers = parse_extension_header(values)  # syntax is checked even with no factories
+    if not factories:
+        return [], None
+    grouped: dict[str, list[list[tuple[str, str | None]]]] = {}
+    for name, params in offers:
+        grouped.setdefault(name, []).append(params)
+    by_name = {factory.name: factory for factory in reversed(factories)}
+    accepted: list[Extension] = []
+    parts: list[str] = []
+    for name, group in grouped.items():
+        factory = by_name.get(name)
+        if factory is None:
+            continue
+        outcome = factory.accept(group)
+        if outcome is None:
+            continue
+        params, extension = outcome
+        if _check_rsv_conflict(accepted, extension):
+            continue
+        accepted.append(extension)
+        parts.append(format_extension(name, params))
+    return accepted, (", ".join(parts) if parts else None)
+
+
+def validate_request(
+    request: Request,
+    *,
+    protocols: list[str] | None = None,
+    extensions: list[ServerExtensionFactory] | None = None,
+    allowed_origins: list[str] | None = None,
+    select_subprotocol: SubprotocolSelector | None = None,
+) -> ServerHandshakeResult:
+    """Check a client's opening handshake (RFC 6455 section 4.2.1) and agree on its terms.
+
+    Checks, in order, each failure raising :class:`~ws4py.exc.HandshakeError`
+    with the status to answer:
+
+    * method ``GET`` (else **405** with ``Allow: GET``), version HTTP/1.1 or
+      newer (else 400);
+    * exactly one ``Host`` (400, RFC 7230 section 5.4);
+    * ``Upgrade`` lists ``websocket`` and ``Connection`` lists ``upgrade``
+      (400);
+    * no request body: no ``Transfer-Encoding``, ``Content-Length`` 0 at most
+      (400; the bytes after the head are websocket frames, never a body);
+    * exactly one ``Sec-WebSocket-Key``, the base64 of 16 bytes (400);
+    * ``Sec-WebSocket-Version: 13`` (else **426** with
+      ``Sec-WebSocket-Version: 13``);
+    * when ``allowed_origins`` is given, an ``Origin`` in it (else **403**);
+    * then subprotocol selection (``select_subprotocol(client_offer,
+      server_protocols)`` overrides the default, which is the first protocol
+      the client offered that is in ``protocols``) and extension
+      negotiation with ``extensions``.
+    """
+    _check_request_line(request)
+    headers = request.headers
+    hosts = headers.get_all("Host")
+    if len(hosts) != 1:
+        raise HandshakeError("missing Host header" if not hosts else "more than one Host header")
+    _check_upgrade_headers(headers)
+    _check_no_body(headers)
+    key = _check_key(headers)
+    _check_version(headers)
+    _check_origin(headers, allowed_origins)
+    protocol = _select_protocol(headers, protocols, select_subprotocol)
+    negotiated, extension_header = _negotiate_server_extensions(headers, extensions)
+    accept = accept_key(key)
+    response_headers = [
+        ("Upgrade", "websocket"),
+        ("Connection", "Upgrade"),
+        ("Sec-WebSocket-Accept", accept),
+    ]
+    if protocol is not None:
+        response_headers.append(("Sec-WebSocket-Protocol", protocol))
+    if extension_header is not None:
+        response_headers.append(("Sec-WebSocket-Extensions", extension_header))
+    return ServerHandshakeResult(
+        key=key,
+        accept=accept,
+        protocol=protocol,
+        extensions=negotiated,
+        extension_header=extension_header,
+        response_headers=response_headers,
+        request=request,
+    )
+
+
+def request_from_environ(environ: Mapping[str, Any]) -> Request:
+    """Rebuild a :class:`Request` from a WSGI environ (PEP 3333).
+
+    Headers come from the ``HTTP_*`` keys (plus ``CONTENT_TYPE`` and
+    ``CONTENT_LENGTH``), with ``_`` turned back into ``-``; WSGI servers
+    join repeated headers with commas, so a duplicated key shows up as one
+    invalid value rather than two.  The target is ``RAW_URI`` /
+    ``REQUEST_URI`` when the server provides one, else rebuilt from
+    ``SCRIPT_NAME``, ``PATH_INFO`` and ``QUERY_STRING``.
+    """
+    headers = Headers()
+    for name, value in environ.items():
+        if not isinstance(value, str):
+            continue
+        if name.startswith("HTTP_"):
+            headers.add(name[5:].replace("_", "-").title(), value)
+        elif name in ("CONTENT_TYPE", "CONTENT_LENGTH") and value:
+            headers.add(name.replace("_", "-").title(), value)
+    target = environ.get("RAW_URI") or environ.get("REQUEST_URI")
+    if not isinstance(target, str) or not target:
+        path = str(environ.get("SCRIPT_NAME", "")) + str(environ.get("PATH_INFO", ""))
+        target = quote(path.encode("latin-1", "replace"), safe="/;=,:@!$&'()*+~") or "/"
+        query = environ.get("QUERY_STRING")
+        if query:
+            target += f"?{query}"
+    return Request(
+        method=str(environ.get("REQUEST_METHOD", "")),
+        target=target,
+        version=str(environ.get("SERVER_PROTOCOL", "")),
+        headers=headers,
+    )
+
+
+def validate_environ(
+    environ: Mapping[str, Any],
+    *,
+    protocols: list[str] | None = None,
+    extensions: list[ServerExtensionFactory] | None = None,
+    allowed_origins: list[str] | None = None,
+    select_subprotocol: SubprotocolSelector | None = None,
+) -> ServerHandshakeResult:
+    """:func:`validate_request` for a WSGI environ (see :func:`request_from_environ`)."""
+    return validate_request(
+        request_from_environ(environ),
+        protocols=protocols,
+        extensions=extensions,
+        allowed_origins=allowed_origins,
+        select_subprotocol=select_subprotocol,
+    )
+
+
+def reject_response_bytes(error: HandshakeError) -> bytes:
+    """A complete HTTP/1.1 response refusing the handshake.
+
+    The status is ``error.status`` with its standard reason phrase, the
+    error's own headers come first (``Allow``, ``Sec-WebSocket-Version``...),
+    then ``Content-Type: text/plain; charset=utf-8``, ``Content-Length`` and
+    ``Connection: close``; the body is ``error.msg``.  The connection must be
+    closed after sending it.
+    """
+    body = error.msg.encode("utf-8")
+    headers = [
+        *error.headers,
+        ("Content-Type", "text/plain; charset=utf-8"),
+        ("Content-Length", str(len(body))),
+        ("Connection", "close"),
+    ]
+    return _render_head(f"HTTP/1.1 {error.status} {_reason(error.status)}", headers) + body
+
+
+class ServerHandshake:
+    """A server's handshake settings, validating any number of requests.
+
+    A convenience around :func:`validate_request` / :func:`validate_environ`
+    for servers that keep their configuration in one object.
+    """
+
+    def __init__(
+        self,
+        *,
+        protocols: list[str] | None = None,
+        extensions: list[ServerExtensionFactory] | None = None,
+        allowed_origins: list[str] | None = None,
+        select_subprotocol: SubprotocolSelector | None = None,
+    ) -> None:
+        self.protocols = protocols
+        self.extensions = extensions
+        self.allowed_origins = allowed_origins
+        self.select_subprotocol = select_subprotocol
+
+    def validate_request(self, request: Request) -> ServerHandshakeResult:
+        """See :func:`validate_request`."""
+        return validate_request(
+            request,
+            protocols=self.protocols,
+            extensions=self.extensions,
+            allowed_origins=self.allowed_origins,
+            select_subprotocol=self.select_subprotocol,
+        )
+
+    def validate_environ(self, environ: Mapping[str, Any]) -> ServerHandshakeResult:
+        """See :func:`validate_environ`."""
+        return self.validate_request(request_from_environ(environ))
+
+    @staticmethod
+    def reject_response_bytes(error: HandshakeError) -> bytes:
+        """See :func:`reject_response_bytes`."""
+        return reject_response_bytes(error)
+
+
+# --------------------------------------------------------------------------
+# Client side
+# --------------------------------------------------------------------------
+
+
+@dataclass
+class ClientHandshakeResult:
+    """What the server agreed to: its subprotocol, the extensions, its headers."""
+
+    protocol: str | None
+    extensions: list[Extension]
+    headers: Headers
+
+
+class ClientHandshake:
+    """The client side of the opening handshake (RFC 6455 sections 4.1 and 4.2.2).
+
+    Build it with the target and options, send :meth:`request_bytes`, read
+    the response with a ``HeadReader(is_response=True)`` and hand the
+    parsed :class:`Response` to :meth:`process_response`.
+
+    ``key`` is the base64-encoded ``Sec-WebSocket-Key``; by default a fresh
+    one from 16 :func:`os.urandom` bytes (section 4.1 requires a random
+    nonce per connection).  A given key is used as is, so tests can send
+    invalid ones.  ``headers`` are appended after the handshake headers;
+    ``exclude_headers`` drops any header (generated or extra) by name,
+    case-insensitively.
+    """
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        resource: str,
+        *,
+        secure: bool = False,
+        origin: str | None = None,
+        protocols: list[str] | None = None,
+        extensions: list[ClientExtensionFactory] | None = None,
+        headers: list[tuple[str, str]] | None = None,
+        exclude_headers: list[str] | None = None,
+        key: bytes | None = None,
+    ) -> None:
+        resource = resource or "/"
+        if _TARGET_RE.fullmatch(resource) is None:
+            raise ValueError(f"invalid resource {resource!r}: must be non-blank visible ASCII")
+        for protocol in protocols or []:
+            if _TOKEN_RE.fullmatch(protocol) is None:
+                raise ValueError(f"subprotocol {protocol!r} is not an RFC 7230 token")
+        self.host = host
+        self.port = port
+        self.resource = resource
+        self.secure = secure
+        self.origin = origin
+        self.protocols = list(protocols or [])
+        self.extensions = list(extensions or [])
+        self.extra_headers = list(headers or [])
+        self.exclude_headers = {name.lower() for name in exclude_headers or []}
+        self.key: bytes = key if key is not None else base64.b64encode(os.urandom(16))
+
+    @property
+    def host_header(self) -> str:
+        """``Host`` value: IPv6 literals bracketed, port only when not the scheme's default."""
+        host = self.host
+        if ":" in host and not host.startswith("["):
+            host = f"[{host}]"
+        default_port = 443 if self.secure else 80
+        return host if self.port == default_port else f"{host}:{self.port}"
+
+    def request_headers(self) -> list[tuple[str, str]]:
+        """The request's headers, in order (RFC 6455 section 4.1)."""
+        headers = [
+            ("Host", self.host_header),
+            ("Upgrade", "websocket"),
+            ("Connection", "Upgrade"),
+            ("Sec-WebSocket-Key", self.key.decode("ascii")),
+            ("Sec-WebSocket-Version", _VERSION),
+        ]
+        if self.origin is not None:
+            headers.append(("Origin", self.origin))
+        if self.protocols:
+            headers.append(("Sec-WebSocket-Protocol", ", ".join(self.protocols)))
+        if self.extensions:
+            offers = ", ".join(format_extension(f.name, f.offer()) for f in self.extensions)
+            headers.append(("Sec-WebSocket-Extensions", offers))
+        headers.extend(self.extra_headers)
+        return [
+            (name, value) for name, value in headers if name.lower() not in self.exclude_headers
+        ]
+
+    def request_bytes(self) -> bytes:
+        """The whole request head, ``GET resource HTTP/1.1`` and headers."""
+        return _render_head(f"GET {self.resource} HTTP/1.1", self.request_headers())
+
+    def process_response(self, response: Response) -> ClientHandshakeResult:
+        """Check the server's answer (RFC 6455 section 4.1, "the client MUST validate").
+
+        Raises :class:`~ws4py.exc.HandshakeError` unless: the status is 101
+        (the error then carries the server's status), ``Upgrade`` and
+        ``Connection`` name websocket/upgrade, ``Sec-WebSocket-Accept`` is
+        present once and matches our key, the subprotocol (if any) is a
+        single one we offered, and every extension is one we offered, at
+        most once, accepted by its factory, with no RSV bit claimed twice.
+        """
+        if response.status != 101:
+            raise HandshakeError(
+                f"server answered {response.status} {response.reason or _reason(response.status)}"
+                ", expected 101 Switching Protocols",
+                status=response.status,
+            )
+        headers = response.headers
+        _check_upgrade_headers(headers)
+        accepts = headers.get_all("Sec-WebSocket-Accept")
+        if not accepts:
+            raise HandshakeError("missing Sec-WebSocket-Accept header in the server's response")
+        if len(accepts) > 1:
+            raise HandshakeError("more than one Sec-WebSocket-Accept header")
+        if accepts[0] != accept_key(self.key):
+            raise HandshakeError(
+                f"Sec-WebSocket-Accept {accepts[0]!r} does not match the key we sent"
+            )
+        return ClientHandshakeResult(
+            protocol=self._check_protocol(headers),
+            extensions=self._check_extensions(headers),
+            headers=headers,
+        )
+
+    def _check_protocol(self, headers: Headers) -> str | None:
+        protocols = _protocol_list(headers)
+        if not protocols:
+            return None
+        if len(protocols) > 1:
+            raise HandshakeError(
+                f"server selected several subprotocols ({', '.join(protocols)}); "
+                "it must select at most one"
+            )
+        if protocols[0] not in self.protocols:
+            offered = ", ".join(self.protocols) or "none"
+            raise HandshakeError(
+                f"server selected subprotocol {protocols[0]!r}, which we did not offer "
+                f"(offered: {offered})"
+            )
+        return protocols[0]
+
+    def _check_extensions(self, headers: Headers) -> list[Extension]:
+        factories = {factory.name: factory for factory in reversed(self.extensions)}
+        accepted: list[Extension] = []
+        seen: set[str] = set()
+        for name, params in parse_extension_header(headers.get_all("Sec-WebSocket-Extensions")):
+            factory = factories.get(name)
+            if factory is None:
+                raise HandshakeError(f"server accepted extension {name!r}, which we did not offer")
+            if name in seen:
+                raise HandshakeError(f"server accepted extension {name!r} more than once")
+            seen.add(name)
+            extension = factory.accept(params)
+            if _check_rsv_conflict(accepted, extension):
+                raise HandshakeError(
+                    f"extension {name!r} claims an RSV bit another extension already uses"
+                )
+            accepted.append(extension)
+        return accepted
