@@ -1,0 +1,169 @@
+"""The connection's state machine after the opening handshake (RFC 6455 sections 5.5, 7).
+
+Sans-I/O like the rest of the core: it turns received bytes into events and
+tells the I/O layer what to write in reply, but never touches a socket or a
+clock.  Each rule lives here once: a ping is answered with a pong until our
+close is sent (5.5.2); a close is echoed unless we sent one (5.5.1); a
+protocol error fails the connection with the stream's close code (7.1.7);
+nothing but a close... nothing at all may be sent after our close (5.5.1).
+
+I/O layers feed :meth:`Connection.receive_data`, hand every event to
+:meth:`Connection.reply_to` *in order* and write what it returns between
+their handler calls, so an echo of a message always precedes the echo of a
+close that followed it.  Then :meth:`Connection.fail_reply` gives the close
+frame for a protocol error, if one stopped the stream.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable
+
+from ws4py.exc import ConnectionClosedError
+from ws4py.extensions import Extension
+from ws4py.framing import OPCODE_CLOSE, OPCODE_PING, build_frame
+from ws4py.masking import BytesLike
+from ws4py.messaging import CloseControlMessage, Message, close_code_allowed
+from ws4py.streaming import DEFAULT_MAX_MESSAGE_SIZE, Stream
+
+__all__ = ["Connection", "State"]
+
+
+class State(enum.IntEnum):
+    """Where the closing handshake stands."""
+
+    OPEN = 1  #: messages flow both ways
+    CLOSING = 2  #: our close is sent; waiting for the peer's
+    CLOSED = 3  #: both closes exchanged, the connection failed, or TCP is gone
+
+
+class Connection:
+    """One websocket connection's protocol state, client or server side."""
+
+    def __init__(
+        self,
+        client: bool = False,
+        max_message_size: int | None = DEFAULT_MAX_MESSAGE_SIZE,
+        extensions: Iterable[Extension] | None = None,
+        stream: Stream | None = None,
+    ) -> None:
+        self.client = client
+        self.extensions: list[Extension] = list(extensions or [])
+        self.stream = stream or Stream(
+            always_mask=client,
+            expect_masking=not client,
+            max_message_size=max_message_size,
+            extensions=self.extensions,
+        )
+        self.state = State.OPEN
+        #: The close message we sent, if any.
+        self.close_sent: CloseControlMessage | None = None
+        #: The close message the peer sent, if any.
+        self.close_received: CloseControlMessage | None = None
+        #: The error that failed the connection locally (a protocol violation).
+        self.failure: CloseControlMessage | None = None
+
+    # -- receiving -----------------------------------------------------------
+
+    def receive_data(self, data: BytesLike) -> list[Message]:
+        """Parse received bytes into events (messages, pings, pongs, close)."""
+        if self.state is State.CLOSED and self.close_received is not None:
+            return []
+        return self.stream.feed(data)
+
+    def reply_to(self, event: Message) -> bytes:
+        """The bytes to write in answer to ``event`` (often none)."""
+        opcode = event.opcode
+        if opcode == OPCODE_PING:
+            if self.close_sent is None:
+                return build_frame(0xA, event.data, True, 0, self.stream.always_mask)
+            return b""
+        if opcode == OPCODE_CLOSE:
+            assert isinstance(event, CloseControlMessage)
+            self.close_received = event
+            self.state = State.CLOSED
+            if self.close_sent is None:
+                # Echo the status code (5.5.1); an empty close gets an empty close.
+                self.close_sent = CloseControlMessage(event.code)
+                return self.close_sent.single(mask=self.stream.always_mask)
+        return b""
+
+    def fail_reply(self) -> bytes:
+        """After a protocol error: the close frame failing the connection (7.1.7)."""
+        if self.failure is not None or not self.stream.errors:
+            return b""
+        self.failure = self.stream.errors[0]
+        self.state = State.CLOSED
+        if self.close_sent is not None:
+            return b""
+        self.close_sent = CloseControlMessage(self.failure.code, self.failure.reason)
+        return self.close_sent.single(mask=self.stream.always_mask)
+
+    def connection_lost(self) -> None:
+        """The transport is gone (EOF, reset or our own close of the socket)."""
+        self.state = State.CLOSED
+
+    # -- sending -------------------------------------------------------------
+
+    def _check_open(self) -> None:
+        if self.close_sent is not None or self.state is State.CLOSED:
+            raise ConnectionClosedError("the websocket is closing or closed")
+
+    def send_message(self, message: Message) -> bytes:
+        """The frame(s) of a whole message; compressed when an extension wants it."""
+        self._check_open()
+        data = message.data
+        rsv = message.rsv
+        if self.extensions and not message.opcode & 0x8:
+            for ext in self.extensions:
+                bits, data = ext.encode_message(message.opcode, bytes(data))
+                rsv |= bits
+        return build_frame(message.opcode, data, True, rsv, self.stream.always_mask)
+
+    def send_fragment(self, opcode: int, data: BytesLike, first: bool, last: bool) -> bytes:
+        """One frame of a message sent in pieces (never compressed)."""
+        self._check_open()
+        return build_frame(opcode if first else 0, data, last, 0, self.stream.always_mask)
+
+    def send_ping(self, data: BytesLike = b"") -> bytes:
+        self._check_open()
+        return build_frame(0x9, data, True, 0, self.stream.always_mask)
+
+    def send_pong(self, data: BytesLike = b"") -> bytes:
+        self._check_open()
+        return build_frame(0xA, data, True, 0, self.stream.always_mask)
+
+    def send_close(self, code: int = 1000, reason: str | bytes = "") -> bytes:
+        """Start the closing handshake; the second call and later return nothing.
+
+        ``code`` must be one allowed on the wire (7.4), or 1005 for a close
+        without a status code.
+        """
+        if self.close_sent is not None or (
+            self.state is State.CLOSED and self.close_received is None
+        ):
+            return b""
+        if code != 1005 and not close_code_allowed(code):
+            raise ValueError(f"close code {code} may not be sent on the wire")
+        self.close_sent = CloseControlMessage(code, reason)
+        self.state = State.CLOSED if self.close_received is not None else State.CLOSING
+        return self.close_sent.single(mask=self.stream.always_mask)
+
+    # -- outcome ---------------------------------------------------------------
+
+    @property
+    def close_code(self) -> int:
+        """The code to report to the application: the peer's, our failure's, or 1006."""
+        if self.close_received is not None:
+            return self.close_received.code
+        if self.failure is not None:
+            return self.failure.code
+        return 1006
+
+    @property
+    def close_reason(self) -> str:
+        if self.close_received is not None:
+            return self.close_received.reason
+        if self.failure is not None:
+            return self.failure.reason
+        return ""

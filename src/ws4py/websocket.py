@@ -1,0 +1,515 @@
+"""The websocket endpoint over a socket: the classic ``WebSocket`` class.
+
+A thin adapter around :class:`ws4py.connection.Connection`: it reads what
+the socket has, hands it to the core, calls the application's handlers in
+order and writes what the core says to write.  Protocol rules are never
+re-implemented here.
+
+Two ways to drive it:
+
+* :meth:`WebSocket.run` in a thread of its own (blocking socket with a short
+  timeout so deadlines are checked: the close timeout, keepalive);
+* a :class:`ws4py.manager.WebSocketManager`, which polls many sockets in one
+  thread, calls :meth:`WebSocket.once` when one is readable and switches
+  the socket to non-blocking writes with a bounded per-connection buffer.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import ssl
+import threading
+import time
+import types
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from ws4py import format_addresses
+from ws4py.connection import Connection, State
+from ws4py.exc import ConnectionClosedError
+from ws4py.extensions import Extension
+from ws4py.framing import OPCODE_BINARY, OPCODE_CLOSE, OPCODE_PING, OPCODE_PONG, OPCODE_TEXT
+from ws4py.messaging import BinaryMessage, Message, PongControlMessage, TextMessage
+from ws4py.streaming import DEFAULT_MAX_MESSAGE_SIZE, Stream
+
+__all__ = ["DEFAULT_READING_SIZE", "EchoWebSocket", "Heartbeat", "WebSocket"]
+
+logger = logging.getLogger("ws4py")
+
+#: Bytes asked of the socket per read: what it has, up to this.
+DEFAULT_READING_SIZE = 65536
+
+
+class Heartbeat(threading.Thread):
+    """Sends an unsolicited pong every ``frequency`` seconds (RFC 6455 5.5.3).
+
+    A one-way keepalive that keeps idle connections through NATs and proxies
+    alive; if the write fails, the websocket is closed.  For detecting a dead
+    peer, use :attr:`WebSocket.keepalive_interval` (pings that expect pongs).
+    """
+
+    def __init__(self, websocket: WebSocket, frequency: float = 2.0) -> None:
+        super().__init__(daemon=True, name="ws4py-heartbeat")
+        self.websocket = websocket
+        self.frequency = frequency
+        self._stop_event = threading.Event()
+
+    def __enter__(self) -> Heartbeat:
+        if self.frequency:
+            self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def stop(self) -> None:
+        self._stop_event.set()
+
+    def run(self) -> None:
+        while not self._stop_event.wait(self.frequency):
+            if self.websocket.terminated:
+                break
+            try:
+                self.websocket.send(PongControlMessage(str(int(time.time() * 1000))))
+            except (OSError, ConnectionClosedError) as exc:
+                logger.info("Heartbeat failed: %s", exc)
+                self.websocket.close_connection()
+                break
+
+
+class WebSocket:
+    """One websocket connection whose opening handshake is done.
+
+    ``sock`` is the connected socket; ``protocols`` and ``extensions`` are
+    what the handshake negotiated (``extensions`` may hold negotiated
+    :class:`ws4py.extensions.Extension` objects and plain names); ``environ``
+    is the WSGI environ of the upgrade request, when there was one.
+
+    Limits are class attributes, so a subclass or a server can set them
+    without changing the classic constructor: ``max_message_size`` (1009 when
+    exceeded), ``close_timeout`` (how long to wait for the peer's close once
+    ours is sent), ``keepalive_interval``/``keepalive_timeout`` (send a ping
+    when the connection was idle that long; fail with 1011 when its pong does
+    not come back in time), ``max_write_buffer`` (non-blocking mode: a peer
+    that does not read more than this is dropped).
+    """
+
+    max_message_size: int | None = DEFAULT_MAX_MESSAGE_SIZE
+    close_timeout: float = 5.0
+    keepalive_interval: float | None = None
+    keepalive_timeout: float | None = None
+    max_write_buffer: int = 4 * 1024 * 1024
+    #: Whether this endpoint is the client side (it masks what it sends).
+    is_client: bool = False
+
+    def __init__(
+        self,
+        sock: socket.socket,
+        protocols: list[str] | None = None,
+        extensions: Iterable[Extension | str] | None = None,
+        environ: dict[str, Any] | None = None,
+        heartbeat_freq: float | None = None,
+    ) -> None:
+        negotiated = [ext for ext in extensions or [] if isinstance(ext, Extension)]
+        #: The sans-I/O protocol state this adapter drives.
+        self.core = Connection(
+            client=self.is_client,
+            max_message_size=self.max_message_size,
+            extensions=negotiated,
+        )
+        self.protocols = protocols
+        self.extensions = list(extensions) if extensions else extensions
+        self.sock: socket.socket | None = sock
+        self.environ = environ
+        self.heartbeat_freq = heartbeat_freq
+        self.reading_buffer_size = DEFAULT_READING_SIZE
+        self._peer_address: Any = None
+        self._local_address: Any = None
+        self._send_lock = threading.Lock()  # one data message at a time
+        self._write_lock = threading.Lock()  # one write at a time
+        self._wbuf = bytearray()  # non-blocking mode: bytes the socket did not take
+        self._nonblocking = False
+        self._on_pending_write: Any = None  # set by a manager
+        self._terminate_lock = threading.Lock()
+        self._terminated_done = False
+        self._close_deadline: float | None = None
+        self._last_seen = time.monotonic()
+        self._ping_sent_at: float | None = None
+        self._ping_payload = b""
+        self._eof = False
+
+    # -- classic attributes ---------------------------------------------------
+
+    @property
+    def stream(self) -> Stream:
+        """The stream parsing and building frames (``core.stream``)."""
+        return self.core.stream
+
+    @stream.setter
+    def stream(self, value: Stream) -> None:
+        self.core.stream = value
+
+    @property
+    def server_terminated(self) -> bool:
+        """True once this endpoint has sent its close (classic naming)."""
+        return self.core.close_sent is not None or self.core.state is State.CLOSED
+
+    @property
+    def client_terminated(self) -> bool:
+        """True once the peer's close arrived or the connection failed (classic naming)."""
+        return self.core.state is State.CLOSED
+
+    @property
+    def terminated(self) -> bool:
+        """True when both ends are done: no more data will be read or written."""
+        return self.core.state is State.CLOSED
+
+    @property
+    def connection(self) -> socket.socket | None:
+        """The underlying socket (classic name)."""
+        return self.sock
+
+    @property
+    def local_address(self) -> Any:
+        """Local endpoint address as a tuple."""
+        if self._local_address is None and self.sock is not None:
+            try:
+                self._local_address = self.sock.getsockname()
+            except OSError:
+                return None
+        return self._local_address
+
+    @property
+    def peer_address(self) -> Any:
+        """Peer endpoint address as a tuple."""
+        if self._peer_address is None and self.sock is not None:
+            try:
+                self._peer_address = self.sock.getpeername()
+            except OSError:
+                return None
+        return self._peer_address
+
+    # -- handlers (override these) ------------------------------------------
+
+    def opened(self) -> None:
+        """Called once the connection is open (the handshake succeeded)."""
+
+    def closed(self, code: int, reason: str | None = None) -> None:
+        """Called once, when the connection is over: the peer's code, else 1006."""
+
+    def ponged(self, pong: PongControlMessage) -> None:
+        """A pong arrived (an answer to our ping, or a heartbeat)."""
+
+    def received_message(self, message: Message) -> None:
+        """A complete text or binary message arrived.  Override this."""
+
+    def unhandled_error(self, error: BaseException) -> None:
+        """A socket or OS error that ended the connection; logged by default."""
+        logger.error("Failed to receive data on %s: %s", format_addresses(self), error)
+
+    # -- sending ----------------------------------------------------------------
+
+    def close(self, code: int = 1000, reason: str = "") -> None:
+        """Start the closing handshake; safe to call several times.
+
+        The connection ends when the peer's close arrives, or after
+        ``close_timeout`` seconds without it.
+        """
+        with self._send_lock:
+            data = self.core.send_close(code, reason)
+        if data:
+            self._close_deadline = time.monotonic() + self.close_timeout
+            try:
+                self._write(data)
+            except OSError as exc:
+                logger.debug("Could not send close on %s: %s", format_addresses(self), exc)
+                self.core.connection_lost()
+
+    def ping(self, message: str | bytes = b"") -> None:
+        """Send a ping; the peer's pong goes to :meth:`ponged`."""
+        payload = message.encode("utf-8") if isinstance(message, str) else message
+        self._write(self.core.send_ping(payload))
+
+    def send(self, payload: Any, binary: bool = False) -> None:
+        """Send a message.
+
+        ``str`` is sent as text; ``bytes``, ``bytearray`` and ``memoryview``
+        as binary; a :class:`Message` as itself; an iterable of chunks (a
+        generator) as one fragmented message, text unless ``binary``.
+        Thread-safe: frames of two messages never interleave.
+        """
+        if isinstance(payload, str):
+            message: Message = TextMessage(payload)
+        elif isinstance(payload, (bytes, bytearray, memoryview)):
+            message = BinaryMessage(payload)
+        elif isinstance(payload, Message):
+            message = payload
+        elif isinstance(payload, (Iterator, types.GeneratorType)) or (
+            isinstance(payload, Iterable) and not isinstance(payload, (dict, set))
+        ):
+            self._send_fragments(iter(payload), OPCODE_BINARY if binary else OPCODE_TEXT)
+            return
+        else:
+            raise ValueError(f"cannot send a {type(payload).__name__}")
+        if message.opcode in (OPCODE_PING, OPCODE_PONG, OPCODE_CLOSE):
+            if message.opcode == OPCODE_CLOSE:
+                raise ValueError("use close() to close the connection")
+            self._write(message.single(mask=self.stream.always_mask))
+            return
+        with self._send_lock:
+            self._write(self.core.send_message(message))
+
+    def _send_fragments(self, chunks: Iterator[Any], opcode: int) -> None:
+        def as_bytes(chunk: Any) -> bytes:
+            if isinstance(chunk, str):
+                return chunk.encode("utf-8")
+            if isinstance(chunk, (bytes, bytearray, memoryview)):
+                return bytes(chunk)
+            raise ValueError(f"cannot send a fragment of type {type(chunk).__name__}")
+
+        with self._send_lock:
+            first = True
+            previous = None
+            for chunk in chunks:
+                if previous is not None:
+                    self._write(self.core.send_fragment(opcode, previous, first, False))
+                    first = False
+                previous = as_bytes(chunk)
+            self._write(self.core.send_fragment(opcode, previous or b"", first, True))
+
+    def _write(self, data: bytes) -> None:
+        """Write bytes, in one piece relative to other writers."""
+        if not data:
+            return
+        sock = self.sock
+        if sock is None:
+            raise ConnectionClosedError("the websocket's socket is closed")
+        with self._write_lock:
+            if not self._nonblocking:
+                sock.sendall(data)
+                return
+            if not self._wbuf:
+                try:
+                    sent = sock.send(data)
+                except (BlockingIOError, ssl.SSLWantWriteError, ssl.SSLWantReadError):
+                    sent = 0
+                if sent == len(data):
+                    return
+                data = data[sent:]
+            self._wbuf += data
+            overflow = len(self._wbuf) > self.max_write_buffer
+        if overflow:
+            logger.warning(
+                "Dropping %s: its peer does not read (%d bytes pending)",
+                format_addresses(self),
+                len(self._wbuf),
+            )
+            self.core.connection_lost()
+            self._wbuf.clear()
+            raise ConnectionClosedError("peer is not reading; write buffer overflow")
+        if self._on_pending_write is not None:
+            self._on_pending_write(self)
+
+    def flush(self) -> bool:
+        """Non-blocking mode: write what is buffered; True when all is written."""
+        sock = self.sock
+        with self._write_lock:
+            if not self._wbuf or sock is None:
+                return True
+            try:
+                sent = sock.send(self._wbuf)
+            except (BlockingIOError, ssl.SSLWantWriteError, ssl.SSLWantReadError):
+                return False
+            del self._wbuf[:sent]
+            return not self._wbuf
+
+    @property
+    def pending_write(self) -> int:
+        """Bytes accepted by :meth:`send` that the socket has not taken yet."""
+        return len(self._wbuf)
+
+    # -- reading ------------------------------------------------------------------
+
+    def once(self) -> bool:
+        """Read what the socket has and process it; False when the connection is over."""
+        if self.terminated or self.sock is None:
+            return False
+        try:
+            data = self.sock.recv(self.reading_buffer_size)
+            if isinstance(self.sock, ssl.SSLSocket):
+                # Records decrypted but not read yet are invisible to select/poll:
+                # take them now, or they wait for the next packet (classic bug).
+                while self.sock.pending():
+                    data += self.sock.recv(self.sock.pending())
+        except (socket.timeout, BlockingIOError, ssl.SSLWantReadError, ssl.SSLWantWriteError):
+            return self.check_deadlines()
+        except OSError as exc:
+            self.core.connection_lost()
+            if not self.server_terminated:
+                self.unhandled_error(exc)
+            return False
+        return self.process(data)
+
+    def process(self, bytes: bytes) -> bool:  # noqa: A002 - classic signature
+        """Feed received bytes to the core and act on what it found.
+
+        Messages go to :meth:`received_message`, pongs to :meth:`ponged`;
+        pings are answered, a close is echoed, a protocol error fails the
+        connection with its code.  False means the connection is over.
+        """
+        data = bytes
+        if not data:
+            self._eof = True
+            self.core.connection_lost()
+            return False
+        self._last_seen = time.monotonic()
+        core = self.core
+        for event in core.receive_data(data):
+            reply = core.reply_to(event)
+            if reply:
+                self._write_quietly(reply)
+            opcode = event.opcode
+            if opcode == OPCODE_TEXT or opcode == OPCODE_BINARY:
+                self._call_handler(self.received_message, event)
+            elif opcode == OPCODE_PONG:
+                self._ping_sent_at = None
+                self._call_handler(self.ponged, event)
+        reply = core.fail_reply()
+        if reply:
+            logger.info(
+                "Failing %s: %s (%s)", format_addresses(self), core.failure, core.close_code
+            )
+            self._write_quietly(reply)
+        return not self.terminated
+
+    def _write_quietly(self, data: bytes) -> None:
+        try:
+            self._write(data)
+        except (OSError, ConnectionClosedError) as exc:
+            logger.debug("Write failed on %s: %s", format_addresses(self), exc)
+            self.core.connection_lost()
+
+    def _call_handler(self, handler: Any, event: Message) -> None:
+        try:
+            handler(event)
+        except ConnectionClosedError:
+            pass  # the handler answered a connection that is closing
+        except Exception:
+            logger.exception("Error in a handler of %s: closing with 1011", format_addresses(self))
+            try:
+                self.close(1011, "Internal error")
+            except Exception:
+                self.core.connection_lost()
+
+    def check_deadlines(self, now: float | None = None) -> bool:
+        """Enforce the close timeout and keepalive; False when the connection is over."""
+        now = time.monotonic() if now is None else now
+        if self._close_deadline is not None and now >= self._close_deadline:
+            logger.info("No close from %s in time: dropping it", format_addresses(self))
+            self.core.connection_lost()
+            return False
+        interval = self.keepalive_interval
+        if interval and self.core.state is State.OPEN:
+            timeout = self.keepalive_timeout or interval
+            if self._ping_sent_at is not None:
+                if now - self._ping_sent_at >= timeout:
+                    logger.info("No pong from %s in time: closing", format_addresses(self))
+                    self._ping_sent_at = None
+                    self.close(1011, "keepalive ping timeout")
+            elif now - self._last_seen >= interval:
+                self._ping_sent_at = now
+                try:
+                    self.ping(os.urandom(4))
+                except (OSError, ConnectionClosedError):
+                    self.core.connection_lost()
+                    return False
+        return not self.terminated
+
+    def next_deadline(self) -> float | None:
+        """Seconds until :meth:`check_deadlines` has something to do (None: never)."""
+        now = time.monotonic()
+        deadlines = []
+        if self._close_deadline is not None:
+            deadlines.append(self._close_deadline - now)
+        if self.keepalive_interval and self.core.state is State.OPEN:
+            if self._ping_sent_at is not None:
+                timeout = self.keepalive_timeout or self.keepalive_interval
+                deadlines.append(self._ping_sent_at + timeout - now)
+            else:
+                deadlines.append(self._last_seen + self.keepalive_interval - now)
+        return max(0.0, min(deadlines)) if deadlines else None
+
+    # -- lifecycle ------------------------------------------------------------------
+
+    def run(self) -> None:
+        """Read and process until the connection ends, then :meth:`terminate`.
+
+        Blocking: run it in a thread of its own.
+        """
+        sock = self.sock
+        if sock is None:
+            return
+        try:
+            with Heartbeat(self, frequency=self.heartbeat_freq or 0):
+                self.opened()
+                while not self.terminated:
+                    wait = self.next_deadline()
+                    sock.settimeout(0.5 if wait is None else min(max(wait, 0.01), 0.5))
+                    if not self.once():
+                        break
+        finally:
+            self.terminate()
+
+    def terminate(self) -> None:
+        """End the connection: call :meth:`closed` once and close the socket."""
+        with self._terminate_lock:
+            if self._terminated_done:
+                return
+            self._terminated_done = True
+        self.core.connection_lost()
+        try:
+            self.closed(self.core.close_code, self.core.close_reason)
+        except Exception:
+            logger.exception("Error in closed() of %s", format_addresses(self))
+        finally:
+            self.close_connection()
+            self.environ = None
+            self.stream.release()
+
+    def close_connection(self) -> None:
+        """Shut down and close the socket.
+
+        A client whose closing handshake completed first waits (briefly) for
+        the server to close TCP, as RFC 6455 7.1.1 asks.
+        """
+        sock = self.sock
+        if sock is None:
+            return
+        self.sock = None
+        self.core.connection_lost()
+        try:
+            if self.is_client and self.core.close_received is not None and not self._eof:
+                sock.settimeout(min(self.close_timeout, 1.0))
+                try:
+                    while sock.recv(4096):
+                        pass
+                except (OSError, ValueError):
+                    pass
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except (OSError, ValueError):
+                pass
+        finally:
+            sock.close()
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {format_addresses(self)}>"
+
+
+class EchoWebSocket(WebSocket):
+    """Sends every message it receives back to its sender."""
+
+    def received_message(self, message: Message) -> None:
+        self.send(message.data, message.is_binary)  # type: ignore[attr-defined]
