@@ -105,13 +105,14 @@ class Connection:
 
     # -- sending -------------------------------------------------------------
 
-    def _check_open(self) -> None:
+    def check_open(self) -> None:
+        """Raise :class:`ConnectionClosedError` once our close is sent."""
         if self.close_sent is not None or self.state is State.CLOSED:
             raise ConnectionClosedError("the websocket is closing or closed")
 
     def send_message(self, message: Message) -> bytes:
         """The frame(s) of a whole message; compressed when an extension wants it."""
-        self._check_open()
+        self.check_open()
         data = message.data
         rsv = message.rsv
         if self.extensions and not message.opcode & 0x8:
@@ -122,15 +123,15 @@ class Connection:
 
     def send_fragment(self, opcode: int, data: BytesLike, first: bool, last: bool) -> bytes:
         """One frame of a message sent in pieces (never compressed)."""
-        self._check_open()
+        self.check_open()
         return build_frame(opcode if first else 0, data, last, 0, self.stream.always_mask)
 
     def send_ping(self, data: BytesLike = b"") -> bytes:
-        self._check_open()
+        self.check_open()
         return build_frame(0x9, data, True, 0, self.stream.always_mask)
 
     def send_pong(self, data: BytesLike = b"") -> bytes:
-        self._check_open()
+        self.check_open()
         return build_frame(0xA, data, True, 0, self.stream.always_mask)
 
     def send_close(self, code: int = 1000, reason: str | bytes = "") -> bytes:

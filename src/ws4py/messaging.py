@@ -39,10 +39,12 @@ def _to_bytes(data: Any, encoding: str) -> bytes | bytearray:
         return b""
     if isinstance(data, str):
         return data.encode(encoding)
-    if isinstance(data, (bytes, bytearray)):
+    if isinstance(data, bytes):
         return data
-    if isinstance(data, memoryview):
-        return data.tobytes()
+    if isinstance(data, (bytearray, memoryview)):
+        # A copy: the message must not share a buffer the caller still owns
+        # (extend() would grow it, and the caller's writes would change us).
+        return bytes(data)
     raise TypeError(f"a message payload is str or bytes-like, not {type(data).__name__}")
 
 

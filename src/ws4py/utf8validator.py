@@ -40,10 +40,21 @@ _DFA = (
 
 def _dfa_state(data: BytesLike) -> int:
     """Run the DFA over a few bytes (an incomplete tail); returns its state."""
+    return _dfa_scan(data)[0]
+
+
+def _dfa_scan(data: BytesLike) -> tuple[int, int]:
+    """Run the DFA over a few bytes (an incomplete tail).
+
+    Returns its state and the index of the octet it rejected at (``len(data)``
+    when it did not reject).
+    """
     state = UTF8_ACCEPT
-    for byte in data:
+    for i, byte in enumerate(data):
         state = _DFA[256 + (state << 4) + _DFA[byte]]
-    return state
+        if state == UTF8_REJECT:
+            return state, i
+    return state, len(data)
 
 
 class Utf8Validator:
@@ -99,12 +110,22 @@ class Utf8Validator:
             # An invalid continuation is reported from the sequence's start;
             # the DFA rejects at the octet itself, which ``end`` points at.
             bad = exc.end if exc.reason == "invalid continuation byte" else exc.start
-            index = bad - len(tail)
-            self.state = UTF8_REJECT
-            self._tail = b""
-            self.i += index
-            return False, False, index, self.i
-        self._tail = bytes(data[consumed:])
-        self.state = _dfa_state(self._tail)
+            return self._reject(bad - len(tail))
+        rest = bytes(data[consumed:])
+        # The codec leaves some invalid prefixes pending when the chunk ends
+        # on them (ED A0..ED BF, the start of an encoded surrogate); the DFA
+        # rejects them at their second octet, so check the (<= 3 byte) rest.
+        state, bad = _dfa_scan(rest)
+        if state == UTF8_REJECT:
+            return self._reject(consumed + bad - len(tail))
+        self._tail = rest
+        self.state = state
         self.i += len(ba)
-        return True, self.state == UTF8_ACCEPT, len(ba), self.i
+        return True, state == UTF8_ACCEPT, len(ba), self.i
+
+    def _reject(self, index: int) -> tuple[bool, bool, int, int]:
+        """Fail at octet ``index`` of the current chunk."""
+        self.state = UTF8_REJECT
+        self._tail = b""
+        self.i += index
+        return False, False, index, self.i

@@ -139,6 +139,10 @@ class WebSocket:
         self._ping_sent_at: float | None = None
         self._ping_payload = b""
         self._eof = False
+        self._opened_fired = False
+        #: Bytes received before the websocket took over the socket (e.g. with
+        #: the handshake); processed by the reader right after :meth:`opened`.
+        self.pending_input = b""
 
     # -- classic attributes ---------------------------------------------------
 
@@ -191,6 +195,18 @@ class WebSocket:
                 return None
         return self._peer_address
 
+    def fire_opened(self) -> None:
+        """Call :meth:`opened`, once per connection, whoever asks first."""
+        if self._opened_fired:
+            return
+        self._opened_fired = True
+        self._call_handler(lambda _: self.opened(), None)
+
+    def process_pending(self) -> bool:
+        """Process :attr:`pending_input`, if any; False when the connection is over."""
+        data, self.pending_input = self.pending_input, b""
+        return self.process(data) if data else not self.terminated
+
     # -- handlers (override these) ------------------------------------------
 
     def opened(self) -> None:
@@ -232,18 +248,20 @@ class WebSocket:
         payload = message.encode("utf-8") if isinstance(message, str) else message
         self._write(self.core.send_ping(payload))
 
-    def send(self, payload: Any, binary: bool = False) -> None:
+    def send(self, payload: Any, binary: bool | None = None) -> None:
         """Send a message.
 
-        ``str`` is sent as text; ``bytes``, ``bytearray`` and ``memoryview``
-        as binary; a :class:`Message` as itself; an iterable of chunks (a
-        generator) as one fragmented message, text unless ``binary``.
+        By default ``str`` is sent as text and ``bytes``, ``bytearray`` or
+        ``memoryview`` as binary.  An explicit ``binary`` decides, as in
+        classic ws4py: ``send(message.data, message.is_binary)`` echoes text
+        as text.  A :class:`Message` is sent as itself; an iterable of chunks
+        (a generator) as one fragmented message, text unless ``binary``.
         Thread-safe: frames of two messages never interleave.
         """
-        if isinstance(payload, str):
-            message: Message = TextMessage(payload)
-        elif isinstance(payload, (bytes, bytearray, memoryview)):
-            message = BinaryMessage(payload)
+        if isinstance(payload, (str, bytes, bytearray, memoryview)):
+            if binary is None:
+                binary = not isinstance(payload, str)
+            message: Message = BinaryMessage(payload) if binary else TextMessage(payload)
         elif isinstance(payload, Message):
             message = payload
         elif isinstance(payload, (Iterator, types.GeneratorType)) or (
@@ -260,6 +278,12 @@ class WebSocket:
             return
         with self._send_lock:
             self._write(self.core.send_message(message))
+
+    def send_frame(self, frame: bytes) -> None:
+        """Send frame bytes built beforehand (e.g. once for a broadcast)."""
+        with self._send_lock:
+            self.core.check_open()
+            self._write(frame)
 
     def _send_fragments(self, chunks: Iterator[Any], opcode: int) -> None:
         def as_bytes(chunk: Any) -> bytes:
@@ -298,8 +322,11 @@ class WebSocket:
                 if sent == len(data):
                     return
                 data = data[sent:]
-            self._wbuf += data
+            # A peer still sitting on more than the bound is not reading: drop
+            # it.  One message is always accepted whole, whatever its size.
             overflow = len(self._wbuf) > self.max_write_buffer
+            if not overflow:
+                self._wbuf += data
         if overflow:
             logger.warning(
                 "Dropping %s: its peer does not read (%d bytes pending)",
@@ -308,9 +335,10 @@ class WebSocket:
             )
             self.core.connection_lost()
             self._wbuf.clear()
-            raise ConnectionClosedError("peer is not reading; write buffer overflow")
         if self._on_pending_write is not None:
             self._on_pending_write(self)
+        if overflow:
+            raise ConnectionClosedError("peer is not reading; write buffer overflow")
 
     def flush(self) -> bool:
         """Non-blocking mode: write what is buffered; True when all is written."""
@@ -391,7 +419,7 @@ class WebSocket:
             logger.debug("Write failed on %s: %s", format_addresses(self), exc)
             self.core.connection_lost()
 
-    def _call_handler(self, handler: Any, event: Message) -> None:
+    def _call_handler(self, handler: Any, event: Message | None) -> None:
         try:
             handler(event)
         except ConnectionClosedError:
@@ -453,7 +481,9 @@ class WebSocket:
             return
         try:
             with Heartbeat(self, frequency=self.heartbeat_freq or 0):
-                self.opened()
+                self.fire_opened()
+                if not self.process_pending():
+                    return
                 while not self.terminated:
                     wait = self.next_deadline()
                     sock.settimeout(0.5 if wait is None else min(max(wait, 0.01), 0.5))
@@ -512,4 +542,4 @@ class EchoWebSocket(WebSocket):
     """Sends every message it receives back to its sender."""
 
     def received_message(self, message: Message) -> None:
-        self.send(message.data, message.is_binary)  # type: ignore[attr-defined]
+        self.send(message.data, message.opcode == OPCODE_BINARY)

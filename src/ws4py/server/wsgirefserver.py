@@ -1,0 +1,326 @@
+"""A websocket server on the standard library's ``wsgiref`` (classic API).
+
+.. code-block:: python
+
+    from ws4py.server.wsgirefserver import serve
+    from ws4py.websocket import EchoWebSocket
+    serve("127.0.0.1", 9000, EchoWebSocket)  # ws://127.0.0.1:9000/ (TLS: ssl_context=...)
+
+or, the classic way:
+
+.. code-block:: python
+
+    server = make_server("", 9000, server_class=WSGIServer,
+                         handler_class=WebSocketWSGIRequestHandler,
+                         app=WebSocketWSGIApplication(handler_cls=EchoWebSocket))
+    server.initialize_websockets_manager()
+    server.serve_forever()
+
+Each accepted connection gets a short-lived thread for its TLS and HTTP
+handshakes, bounded by :attr:`WebSocketWSGIRequestHandler.handshake_timeout`,
+so a slow client never holds up the others; the request head is read with
+:class:`ws4py.handshake.HeadReader` (size limits; bytes that follow the head
+are kept for the websocket).  Upgraded connections are handed to one
+:class:`ws4py.manager.WebSocketManager`; plain HTTP requests are served by
+the same WSGI application, so a page and its websocket endpoint share a port.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import socket
+import socketserver
+import ssl
+import sys
+import threading
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import unquote
+from wsgiref.handlers import SimpleHandler
+from wsgiref.simple_server import WSGIRequestHandler
+from wsgiref.simple_server import WSGIServer as _WSGIServer
+from wsgiref.simple_server import make_server as _make_server
+
+from ws4py import format_addresses
+from ws4py.exc import HandshakeError
+from ws4py.handshake import HeadReader, Request, parse_request, reject_response_bytes
+from ws4py.manager import WebSocketManager
+from ws4py.server.wsgiutils import WebSocketWSGIApplication
+from ws4py.websocket import WebSocket
+
+__all__ = [
+    "WSGIServer",
+    "WebSocketWSGIHandler",
+    "WebSocketWSGIRequestHandler",
+    "make_server",
+    "serve",
+]
+
+logger = logging.getLogger("ws4py")
+
+#: Largest request body read for a plain HTTP request.
+MAX_BODY_SIZE = 1024 * 1024
+
+
+class WebSocketWSGIHandler(SimpleHandler):
+    """Runs the WSGI application for one request; hands an upgraded socket over."""
+
+    request_handler: WebSocketWSGIRequestHandler
+    leftover = b""
+
+    def start_response(self, status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:  # type: ignore[override]
+        if status.startswith("101"):
+            # wsgiref refuses hop-by-hop headers (Upgrade, Connection), which
+            # a 101 answer is made of: it is written by finish_response.
+            self.status = status
+            self.headers = self.headers_class(headers)
+            return self.write
+        return super().start_response(status, headers, exc_info)
+
+    def finish_response(self) -> None:
+        websocket: WebSocket | None = self.environ.pop("ws4py.websocket", None)
+        if websocket is None or not str(self.status).startswith("101"):
+            super().finish_response()
+            return
+        head = [f"HTTP/1.1 {self.status}"]
+        head.extend(f"{name}: {value}" for name, value in self.headers.items())
+        self._write(("\r\n".join(head) + "\r\n\r\n").encode("latin-1"))
+        self._flush()
+        self.headers_sent = True
+        websocket.pending_input = self.leftover
+        self.request_handler.upgraded(websocket)
+
+
+class WebSocketWSGIRequestHandler(WSGIRequestHandler):
+    """Reads one request head (bounded in size and time) and runs the application."""
+
+    WebSocketWSGIHandler = WebSocketWSGIHandler
+    #: Seconds allowed for the TLS handshake plus the HTTP request head.
+    handshake_timeout: float = 10.0
+    server: WSGIServer
+
+    def setup(self) -> None:
+        self.connection = self.request
+        self.rfile = io.BytesIO()
+        self.wfile = socketserver._SocketWriter(self.connection)  # type: ignore[attr-defined]
+        self._upgraded = False
+
+    def finish(self) -> None:
+        pass  # the socket is closed by the server, unless upgraded
+
+    def handle(self) -> None:
+        sock: socket.socket = self.connection
+        sock.settimeout(self.handshake_timeout)
+        try:
+            if isinstance(sock, ssl.SSLSocket):
+                sock.do_handshake()
+            request, leftover = self._read_head(sock)
+        except HandshakeError as exc:
+            self._reject(exc)
+            return
+        except (OSError, ValueError) as exc:  # timeout, reset, TLS failure
+            logger.info("Handshake with %s failed: %s", self.client_address, exc)
+            return
+        self.command = request.method
+        self.request_version = request.version
+        self.requestline = f"{request.method} {request.target} {request.version}"
+        environ = self.make_environ(request)
+        try:
+            body = self._read_body(sock, request, leftover)
+        except HandshakeError as exc:
+            self._reject(exc)
+            return
+        except OSError:
+            return
+        environ["wsgi.input"] = io.BytesIO(body)
+        handler = self.WebSocketWSGIHandler(
+            environ["wsgi.input"], self.wfile, self.get_stderr(), environ, multithread=True
+        )
+        handler.request_handler = self
+        handler.leftover = leftover if not body else b""
+        handler.http_version = "1.1"
+        handler.server_software = self.version_string()
+        try:
+            handler.run(self.server.get_app())
+        except OSError as exc:
+            logger.info("Request from %s failed: %s", self.client_address, exc)
+
+    def _read_head(self, sock: socket.socket) -> tuple[Request, bytes]:
+        reader = HeadReader()
+        while True:
+            data = sock.recv(65536)
+            if not data:
+                raise OSError("connection closed during the handshake")
+            if reader.feed(data):
+                return parse_request(reader.head), reader.leftover
+
+    def _read_body(self, sock: socket.socket, request: Request, leftover: bytes) -> bytes:
+        length = request.headers.get("Content-Length")
+        if not length:
+            return b""
+        if not length.isdigit():
+            raise HandshakeError("invalid Content-Length")
+        size = int(length)
+        if size > MAX_BODY_SIZE:
+            raise HandshakeError("request body too large", status=413)
+        body = bytearray(leftover)
+        while len(body) < size:
+            data = sock.recv(min(65536, size - len(body)))
+            if not data:
+                raise OSError("connection closed while reading the body")
+            body += data
+        return bytes(body[:size])
+
+    def _reject(self, exc: HandshakeError) -> None:
+        logger.info("Bad request from %s: %s %s", self.client_address, exc.status, exc.msg)
+        try:
+            self.connection.sendall(reject_response_bytes(exc))
+        except OSError:
+            pass
+
+    def make_environ(self, request: Request) -> dict[str, Any]:
+        """The WSGI environ of a parsed request (PEP 3333)."""
+        env: dict[str, Any] = dict(self.server.base_environ)
+        path, _, query = request.target.partition("?")
+        env["SERVER_PROTOCOL"] = request.version
+        env["SERVER_SOFTWARE"] = self.server_version
+        env["REQUEST_METHOD"] = request.method
+        env["PATH_INFO"] = unquote(path, "iso-8859-1")
+        env["QUERY_STRING"] = query
+        env["REMOTE_ADDR"] = self.client_address[0] if self.client_address else ""
+        env["wsgi.url_scheme"] = "https" if isinstance(self.connection, ssl.SSLSocket) else "http"
+        env["ws4py.socket"] = self.connection
+        for name, value in request.headers.items():
+            key = name.upper().replace("-", "_")
+            if key in ("CONTENT_TYPE", "CONTENT_LENGTH"):
+                env[key] = value
+                continue
+            key = "HTTP_" + key
+            env[key] = f"{env[key]},{value}" if key in env else value
+        return env
+
+    def upgraded(self, websocket: WebSocket) -> None:
+        """The application accepted the upgrade: the manager takes the socket."""
+        self._upgraded = True
+        self.server.link_websocket_to_server(websocket)
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+        logger.debug("%s %s", self.address_string(), format % args)
+
+
+class WSGIServer(socketserver.ThreadingMixIn, _WSGIServer):
+    """A WSGI server whose upgraded connections go to a :class:`WebSocketManager`.
+
+    ``ssl_context`` (an attribute; see :func:`make_server`) serves ``wss://``.
+    """
+
+    daemon_threads = True
+    block_on_close = False
+    request_queue_size = 4096  # bursts of connects are queued, not refused
+    allow_reuse_address = True
+    ssl_context: ssl.SSLContext | None = None
+    manager: WebSocketManager | None = None
+
+    def server_activate(self) -> None:
+        self._upgraded: set[int] = set()
+        self._upgraded_lock = threading.Lock()
+        super().server_activate()
+
+    def initialize_websockets_manager(self) -> None:
+        """Start the manager that runs upgraded websockets (called lazily if forgotten)."""
+        if self.manager is None:
+            self.manager = WebSocketManager()
+            self.manager.start()
+
+    def get_request(self) -> tuple[socket.socket, Any]:
+        sock, address = self.socket.accept()
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if self.ssl_context is not None:
+            # The TLS handshake runs in the request's thread, under its timeout.
+            sock = self.ssl_context.wrap_socket(
+                sock, server_side=True, do_handshake_on_connect=False
+            )
+        return sock, address
+
+    def finish_request(self, request: Any, client_address: Any) -> None:
+        handler = self.RequestHandlerClass(request, client_address, self)
+        if getattr(handler, "_upgraded", False):
+            with self._upgraded_lock:
+                self._upgraded.add(id(request))
+
+    def shutdown_request(self, request: Any) -> None:
+        with self._upgraded_lock:
+            if id(request) in self._upgraded:
+                self._upgraded.discard(id(request))
+                return  # the manager owns it now
+        super().shutdown_request(request)
+
+    def link_websocket_to_server(self, websocket: WebSocket) -> None:
+        """Hand an upgraded websocket to the manager."""
+        self.initialize_websockets_manager()
+        assert self.manager is not None
+        logger.info("Upgraded %s", format_addresses(websocket))
+        self.manager.add(websocket)
+
+    def server_close(self) -> None:
+        """Close every websocket (1001), stop the manager, close the listening socket."""
+        manager = self.manager
+        if manager is not None:
+            manager.close_all()
+            manager.stop()
+            if manager.is_alive():
+                manager.join(timeout=5)
+        super().server_close()
+
+
+def make_server(
+    host: str,
+    port: int,
+    handler_cls: type[WebSocket] | None = None,
+    app: Callable[..., Any] | None = None,
+    ssl_context: ssl.SSLContext | None = None,
+    **app_options: Any,
+) -> WSGIServer:
+    """A ready :class:`WSGIServer` on ``host:port`` (port 0 picks a free one).
+
+    Give ``handler_cls`` (a :class:`WebSocket` subclass, served on every
+    path) or a WSGI ``app``; ``app_options`` go to
+    :class:`WebSocketWSGIApplication` (``protocols``, ``extensions``,
+    ``allowed_origins``).
+    """
+    if app is None:
+        app = WebSocketWSGIApplication(handler_cls=handler_cls or WebSocket, **app_options)
+    server_class = WSGIServer
+    if ":" in host:
+        server_class = type("WSGIServer6", (WSGIServer,), {"address_family": socket.AF_INET6})
+    server = _make_server(
+        host, port, app, server_class=server_class, handler_class=WebSocketWSGIRequestHandler
+    )
+    assert isinstance(server, WSGIServer)
+    server.ssl_context = ssl_context
+    server.initialize_websockets_manager()
+    return server
+
+
+def serve(
+    host: str,
+    port: int,
+    handler_cls: type[WebSocket],
+    ssl_context: ssl.SSLContext | None = None,
+    **app_options: Any,
+) -> None:
+    """Serve ``handler_cls`` on ``host:port`` until interrupted."""
+    server = make_server(host, port, handler_cls, ssl_context=ssl_context, **app_options)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+
+
+if __name__ == "__main__":  # pragma: no cover - manual check
+    from ws4py.websocket import EchoWebSocket
+
+    serve("127.0.0.1", int(sys.argv[1]) if len(sys.argv) > 1 else 9000, EchoWebSocket)

@@ -1,0 +1,103 @@
+"""A WSGI application that upgrades requests to websockets (classic API).
+
+Any WSGI server that puts the connection's socket in
+``environ['ws4py.socket']`` can host it; the server then takes the websocket
+the application left in ``environ['ws4py.websocket']`` and runs it (see
+:mod:`ws4py.server.wsgirefserver`).  Bad upgrade requests are answered with
+the status :mod:`ws4py.handshake` chose (400, 403, 405 or 426), never a 500.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from ws4py.exc import HandshakeError
+from ws4py.extensions import ServerExtensionFactory
+from ws4py.handshake import SubprotocolSelector, validate_environ
+from ws4py.websocket import WebSocket
+
+__all__ = ["WebSocketWSGIApplication"]
+
+logger = logging.getLogger("ws4py")
+
+StartResponse = Callable[..., Any]
+
+_REASONS = {400: "Bad Request", 403: "Forbidden", 405: "Method Not Allowed",
+            426: "Upgrade Required", 431: "Request Header Fields Too Large",
+            500: "Internal Server Error"}  # fmt: skip
+
+
+class WebSocketWSGIApplication:
+    """Validates the upgrade request, answers 101 and creates the websocket.
+
+    ``protocols`` are the subprotocols this server speaks (one is selected
+    from the client's offer, in the client's order of preference, unless
+    :meth:`select_subprotocol` is overridden); ``extensions`` are
+    :class:`ws4py.extensions.ServerExtensionFactory` objects;
+    ``allowed_origins`` restricts the ``Origin`` header (403 otherwise).
+    """
+
+    def __init__(
+        self,
+        protocols: list[str] | None = None,
+        extensions: Iterable[ServerExtensionFactory | str] | None = None,
+        handler_cls: type[WebSocket] = WebSocket,
+        allowed_origins: list[str] | None = None,
+    ) -> None:
+        self.protocols = protocols
+        self.extensions = list(extensions or [])
+        self.handler_cls = handler_cls
+        self.allowed_origins = allowed_origins
+
+    select_subprotocol: SubprotocolSelector | None = None
+
+    def make_websocket(
+        self,
+        sock: Any,
+        protocols: list[str],
+        extensions: list[Any],
+        environ: dict[str, Any],
+    ) -> WebSocket:
+        """Create the websocket handler for an upgraded connection."""
+        websocket = self.handler_cls(sock, protocols, extensions, environ.copy())
+        environ["ws4py.websocket"] = websocket
+        return websocket
+
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> list[bytes]:
+        factories = [ext for ext in self.extensions if isinstance(ext, ServerExtensionFactory)]
+        try:
+            result = validate_environ(
+                environ,
+                protocols=self.protocols,
+                extensions=factories,
+                allowed_origins=self.allowed_origins,
+                select_subprotocol=self.select_subprotocol,
+            )
+        except HandshakeError as exc:
+            logger.info("Refused upgrade: %s %s", exc.status, exc.msg)
+            body = exc.msg.encode("utf-8")
+            start_response(
+                f"{exc.status} {_REASONS.get(exc.status, 'Error')}",
+                [
+                    *exc.headers,
+                    ("Content-Type", "text/plain; charset=utf-8"),
+                    ("Content-Length", str(len(body))),
+                ],
+            )
+            return [body]
+        sock = environ.get("ws4py.socket")
+        if sock is None:
+            raise RuntimeError(
+                "the WSGI server does not expose the connection's socket as "
+                "environ['ws4py.socket']; host this application on a ws4py server"
+            )
+        start_response("101 Switching Protocols", result.response_headers)
+        self.make_websocket(
+            sock,
+            [result.protocol] if result.protocol else [],
+            list(result.extensions),
+            environ,
+        )
+        return []
