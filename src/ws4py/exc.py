@@ -8,16 +8,16 @@ failed with, so I/O layers never have to map exceptions to codes themselves.
 from __future__ import annotations
 
 __all__ = [
-    "WebSocketException",
-    "ProtocolException",
-    "FrameTooLargeException",
-    "UnsupportedFrameTypeException",
-    "TextFrameEncodingException",
-    "InvalidBytesError",
-    "StreamClosed",
-    "HandshakeError",
-    "InvalidCloseCodeException",
     "ConnectionClosedError",
+    "FrameTooLargeException",
+    "HandshakeError",
+    "InvalidBytesError",
+    "InvalidCloseCodeException",
+    "ProtocolException",
+    "StreamClosed",
+    "TextFrameEncodingException",
+    "UnsupportedFrameTypeException",
+    "WebSocketException",
 ]
 
 

@@ -137,6 +137,10 @@ class EPollPoller:
         return [fd for fd, readable, _ in self.poll_events() if readable]
 
 
+# kqueue's names exist only on BSD and macOS; typed loosely so mypy passes anywhere.
+_kq: Any = select
+
+
 class KQueuePoller:
     """A poller over BSD/macOS ``kqueue``."""
 
@@ -144,7 +148,7 @@ class KQueuePoller:
         if not hasattr(select, "kqueue"):
             raise OSError("kqueue is not available on this platform")
         self.timeout = timeout
-        self.poller = select.kqueue()
+        self.poller = _kq.kqueue()
         self._fds: set[int] = set()
 
     def release(self) -> None:
@@ -152,22 +156,22 @@ class KQueuePoller:
 
     def _control(self, fd: int, kind: int, flags: int) -> None:
         try:
-            self.poller.control([select.kevent(fd, filter=kind, flags=flags)], 0, 0)
+            self.poller.control([_kq.kevent(fd, filter=kind, flags=flags)], 0, 0)
         except (OSError, ValueError):
             pass
 
     def register(self, fd: int) -> None:
         self._fds.add(fd)
-        self._control(fd, select.KQ_FILTER_READ, select.KQ_EV_ADD)
+        self._control(fd, _kq.KQ_FILTER_READ, _kq.KQ_EV_ADD)
 
     def unregister(self, fd: int) -> None:
         self._fds.discard(fd)
-        self._control(fd, select.KQ_FILTER_READ, select.KQ_EV_DELETE)
-        self._control(fd, select.KQ_FILTER_WRITE, select.KQ_EV_DELETE)
+        self._control(fd, _kq.KQ_FILTER_READ, _kq.KQ_EV_DELETE)
+        self._control(fd, _kq.KQ_FILTER_WRITE, _kq.KQ_EV_DELETE)
 
     def want_write(self, fd: int, flag: bool) -> None:
-        flags = select.KQ_EV_ADD if flag else select.KQ_EV_DELETE
-        self._control(fd, select.KQ_FILTER_WRITE, flags)
+        flags = _kq.KQ_EV_ADD if flag else _kq.KQ_EV_DELETE
+        self._control(fd, _kq.KQ_FILTER_WRITE, flags)
 
     def poll_events(self, timeout: float | None = None) -> list[PollEvent]:
         try:
@@ -179,11 +183,11 @@ class KQueuePoller:
         out: dict[int, list[bool]] = {}
         for ev in events:
             entry = out.setdefault(ev.ident, [False, False])
-            if ev.filter == select.KQ_FILTER_WRITE:
+            if ev.filter == _kq.KQ_FILTER_WRITE:
                 entry[1] = True
             else:
                 entry[0] = True
-            if ev.flags & select.KQ_EV_EOF:
+            if ev.flags & _kq.KQ_EV_EOF:
                 entry[0] = True
         return [(fd, r, w) for fd, (r, w) in out.items()]
 
@@ -377,8 +381,8 @@ class WebSocketManager(threading.Thread):
 
     def _sweep(self, now: float) -> None:
         for ws in self:
-            if ws.terminated:
+            if ws.terminated or (
+                (ws._close_deadline is not None or ws.keepalive_interval)
+                and (not ws.check_deadlines(now) or ws.terminated)
+            ):
                 self._finish(ws)
-            elif ws._close_deadline is not None or ws.keepalive_interval:
-                if not ws.check_deadlines(now) or ws.terminated:
-                    self._finish(ws)

@@ -121,7 +121,7 @@ class TextMessage(Message):
 class BinaryMessage(Message):
     """A binary message."""
 
-    def __init__(self, bytes: Any = None) -> None:  # noqa: A002 - classic name
+    def __init__(self, bytes: Any = None) -> None:
         super().__init__(OPCODE_BINARY, bytes)
 
     @property

@@ -48,6 +48,7 @@ from ws4py.messaging import (
     TextMessage,
     parse_close_payload,
 )
+from ws4py.utf8validator import UTF8_REJECT, _dfa_state
 
 __all__ = ["DEFAULT_MAX_MESSAGE_SIZE", "Stream"]
 
@@ -352,10 +353,18 @@ class Stream:
         return msg
 
     def _check_text(self, data: bytes, final: bool) -> None:
+        decoder = self._decoder
         try:
-            self._decoder.decode(data, final)
+            decoder.decode(data, final)
         except UnicodeDecodeError:
             raise TextFrameEncodingException("text message is not valid UTF-8") from None
+        if not final:
+            # The codec keeps a few invalid prefixes pending until more bytes
+            # come (ED A0..ED BF, the start of an encoded surrogate); the DFA
+            # rejects them at once, and fail-fast must too.
+            pending = decoder.getstate()[0]
+            if pending and _dfa_state(pending) == UTF8_REJECT:
+                raise TextFrameEncodingException("text message is not valid UTF-8")
 
     def _complete(
         self,
@@ -420,7 +429,7 @@ class Stream:
         """A :class:`TextMessage` ready to be built."""
         return TextMessage(text)
 
-    def binary_message(self, bytes: bytes | bytearray) -> BinaryMessage:  # noqa: A002
+    def binary_message(self, bytes: bytes | bytearray) -> BinaryMessage:
         """A :class:`BinaryMessage` ready to be built."""
         return BinaryMessage(bytes)
 

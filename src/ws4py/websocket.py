@@ -371,7 +371,7 @@ class WebSocket:
                 # take them now, or they wait for the next packet (classic bug).
                 while self.sock.pending():
                     data += self.sock.recv(self.sock.pending())
-        except (socket.timeout, BlockingIOError, ssl.SSLWantReadError, ssl.SSLWantWriteError):
+        except (TimeoutError, BlockingIOError, ssl.SSLWantReadError, ssl.SSLWantWriteError):
             return self.check_deadlines()
         except OSError as exc:
             self.core.connection_lost()
@@ -380,7 +380,7 @@ class WebSocket:
             return False
         return self.process(data)
 
-    def process(self, bytes: bytes) -> bool:  # noqa: A002 - classic signature
+    def process(self, bytes: bytes) -> bool:
         """Feed received bytes to the core and act on what it found.
 
         Messages go to :meth:`received_message`, pongs to :meth:`ponged`;
@@ -399,7 +399,7 @@ class WebSocket:
             if reply:
                 self._write_quietly(reply)
             opcode = event.opcode
-            if opcode == OPCODE_TEXT or opcode == OPCODE_BINARY:
+            if opcode in (OPCODE_TEXT, OPCODE_BINARY):
                 self._call_handler(self.received_message, event)
             elif opcode == OPCODE_PONG:
                 self._ping_sent_at = None

@@ -145,9 +145,8 @@ class WebSocketBaseClient(WebSocket):
         )
 
     def _origin(self) -> str | None:
-        for name, value in self.extra_headers:
-            if name.lower() == "origin":
-                return None  # the user's own Origin header is sent as given
+        if any(name.lower() == "origin" for name, _ in self.extra_headers):
+            return None  # the user's own Origin header is sent as given
         scheme = "https" if self.secure else "http"
         return f"{scheme}://{self._handshake_host()}"
 

@@ -69,7 +69,11 @@ class WebSocketWSGIHandler(SimpleHandler):
     request_handler: WebSocketWSGIRequestHandler
     leftover = b""
 
-    def start_response(self, status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:  # type: ignore[override]
+    environ: dict[str, Any]
+
+    def start_response(
+        self, status: str, headers: list[tuple[str, str]], exc_info: Any = None
+    ) -> Any:
         if status.startswith("101"):
             # wsgiref refuses hop-by-hop headers (Upgrade, Connection), which
             # a 101 answer is made of: it is written by finish_response.
@@ -135,14 +139,16 @@ class WebSocketWSGIRequestHandler(WSGIRequestHandler):
             return
         environ["wsgi.input"] = io.BytesIO(body)
         handler = self.WebSocketWSGIHandler(
-            environ["wsgi.input"], self.wfile, self.get_stderr(), environ, multithread=True
+            environ["wsgi.input"], self.wfile, self.get_stderr(), environ, multithread=True  # type: ignore[arg-type]
         )
         handler.request_handler = self
         handler.leftover = leftover if not body else b""
         handler.http_version = "1.1"
         handler.server_software = self.version_string()
         try:
-            handler.run(self.server.get_app())
+            app = self.server.get_app()
+            assert app is not None, "WSGIServer.set_app() was not called"
+            handler.run(app)
         except OSError as exc:
             logger.info("Request from %s failed: %s", self.client_address, exc)
 
@@ -205,7 +211,7 @@ class WebSocketWSGIRequestHandler(WSGIRequestHandler):
         self._upgraded = True
         self.server.link_websocket_to_server(websocket)
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: Any) -> None:
         logger.debug("%s %s", self.address_string(), format % args)
 
 
@@ -221,9 +227,13 @@ class WSGIServer(socketserver.ThreadingMixIn, _WSGIServer):
     allow_reuse_address = True
     ssl_context: ssl.SSLContext | None = None
     manager: WebSocketManager | None = None
+    #: "manager": one thread polls every websocket (scales to thousands);
+    #: "thread": each websocket runs in a thread of its own (blocking I/O).
+    websocket_mode: str = "manager"
 
     def server_activate(self) -> None:
         self._upgraded: set[int] = set()
+        self._threaded: set[WebSocket] = set()
         self._upgraded_lock = threading.Lock()
         super().server_activate()
 
@@ -244,7 +254,7 @@ class WSGIServer(socketserver.ThreadingMixIn, _WSGIServer):
         return sock, address
 
     def finish_request(self, request: Any, client_address: Any) -> None:
-        handler = self.RequestHandlerClass(request, client_address, self)
+        handler = self.RequestHandlerClass(request, client_address, self)  # type: ignore[arg-type]
         if getattr(handler, "_upgraded", False):
             with self._upgraded_lock:
                 self._upgraded.add(id(request))
@@ -257,14 +267,35 @@ class WSGIServer(socketserver.ThreadingMixIn, _WSGIServer):
         super().shutdown_request(request)
 
     def link_websocket_to_server(self, websocket: WebSocket) -> None:
-        """Hand an upgraded websocket to the manager."""
+        """Hand an upgraded websocket to the manager (or to a thread of its own)."""
+        logger.info("Upgraded %s", format_addresses(websocket))
+        if self.websocket_mode == "thread":
+            with self._upgraded_lock:
+                self._threaded.add(websocket)
+            threading.Thread(
+                target=self._run_threaded, args=(websocket,), name="WebSocket", daemon=True
+            ).start()
+            return
         self.initialize_websockets_manager()
         assert self.manager is not None
-        logger.info("Upgraded %s", format_addresses(websocket))
         self.manager.add(websocket)
+
+    def _run_threaded(self, websocket: WebSocket) -> None:
+        try:
+            websocket.run()
+        finally:
+            with self._upgraded_lock:
+                self._threaded.discard(websocket)
 
     def server_close(self) -> None:
         """Close every websocket (1001), stop the manager, close the listening socket."""
+        with self._upgraded_lock:
+            threaded = list(self._threaded)
+        for websocket in threaded:
+            try:
+                websocket.close(1001, "Server is shutting down")
+            except Exception as exc:
+                logger.debug("server_close: %s on %s", exc, format_addresses(websocket))
         manager = self.manager
         if manager is not None:
             manager.close_all()
@@ -274,12 +305,19 @@ class WSGIServer(socketserver.ThreadingMixIn, _WSGIServer):
         super().server_close()
 
 
+class WSGIServer6(WSGIServer):
+    """The same server on IPv6."""
+
+    address_family = socket.AF_INET6
+
+
 def make_server(
     host: str,
     port: int,
     handler_cls: type[WebSocket] | None = None,
     app: Callable[..., Any] | None = None,
     ssl_context: ssl.SSLContext | None = None,
+    websocket_mode: str = "manager",
     **app_options: Any,
 ) -> WSGIServer:
     """A ready :class:`WSGIServer` on ``host:port`` (port 0 picks a free one).
@@ -287,19 +325,24 @@ def make_server(
     Give ``handler_cls`` (a :class:`WebSocket` subclass, served on every
     path) or a WSGI ``app``; ``app_options`` go to
     :class:`WebSocketWSGIApplication` (``protocols``, ``extensions``,
-    ``allowed_origins``).
+    ``allowed_origins``).  ``websocket_mode`` is "manager" (default) or
+    "thread" (see :attr:`WSGIServer.websocket_mode`).
     """
+    if websocket_mode not in ("manager", "thread"):
+        raise ValueError("websocket_mode is 'manager' or 'thread'")
     if app is None:
         app = WebSocketWSGIApplication(handler_cls=handler_cls or WebSocket, **app_options)
-    server_class = WSGIServer
+    server_class: type[WSGIServer] = WSGIServer
     if ":" in host:
-        server_class = type("WSGIServer6", (WSGIServer,), {"address_family": socket.AF_INET6})
+        server_class = WSGIServer6
     server = _make_server(
         host, port, app, server_class=server_class, handler_class=WebSocketWSGIRequestHandler
     )
     assert isinstance(server, WSGIServer)
     server.ssl_context = ssl_context
-    server.initialize_websockets_manager()
+    server.websocket_mode = websocket_mode
+    if websocket_mode == "manager":
+        server.initialize_websockets_manager()
     return server
 
 
@@ -308,10 +351,14 @@ def serve(
     port: int,
     handler_cls: type[WebSocket],
     ssl_context: ssl.SSLContext | None = None,
+    websocket_mode: str = "manager",
     **app_options: Any,
 ) -> None:
     """Serve ``handler_cls`` on ``host:port`` until interrupted."""
-    server = make_server(host, port, handler_cls, ssl_context=ssl_context, **app_options)
+    server = make_server(
+        host, port, handler_cls, ssl_context=ssl_context, websocket_mode=websocket_mode,
+        **app_options,
+    )
     try:
         server.serve_forever()
     except KeyboardInterrupt:

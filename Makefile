@@ -1,0 +1,32 @@
+# `make run`: the demo server.  `make test`: every test (lint, 4 CPythons,
+# pure-Python path, Autobahn).  Both set up what they need on first use.
+PYTHON ?= $(shell scripts/find-pythons.sh | grep -m1 '3\.11' || scripts/find-pythons.sh | head -n1)
+HOST ?= 127.0.0.1
+PORT ?= 9000
+
+.PHONY: run test venv lint unit conformance bench clean
+
+venv:
+	@scripts/venv.sh "$(PYTHON)" .venv dev
+
+run: venv
+	.venv/bin/python -m ws4py echo --host $(HOST) --port $(PORT)
+
+test:
+	scripts/test.sh
+
+lint: venv
+	.venv/bin/ruff check src tests bench conformance
+	.venv/bin/mypy
+
+unit: venv
+	.venv/bin/python -m pytest -q
+
+conformance: venv
+	conformance/run.sh "$(CURDIR)/.venv/bin/python"
+
+bench: venv
+	.venv/bin/python bench/bench_core.py
+
+clean:
+	rm -rf .venv .venv-* build out src/*.egg-info src/ws4py/*.so

@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# The whole test suite, as `make test` and CI run it:
+#   1. lint (ruff, mypy --strict) in the main environment;
+#   2. the unit and integration tests on every CPython 3.10-3.13 found here;
+#   3. the same tests once more with the C speedup disabled (pure-Python twin);
+#   4. the Autobahn testsuite, server (both modes) and client, strictly.
+# Each step's environment is created on first use (scripts/venv.sh).
+set -uo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$root"
+main_python="${PYTHON:-$(scripts/find-pythons.sh | grep -m1 '3\.11' || scripts/find-pythons.sh | head -n1)}"
+[ -n "$main_python" ] || { echo "no CPython 3.10-3.13 found" >&2; exit 3; }
+failed=()
+step() { echo; echo "=== $*"; }
+
+step "environment ($main_python)"
+scripts/venv.sh "$main_python" .venv dev || exit 3
+
+step "ruff"
+.venv/bin/ruff check src tests bench conformance || failed+=(ruff)
+step "mypy --strict"
+.venv/bin/mypy || failed+=(mypy)
+
+for python in $(scripts/find-pythons.sh); do
+    version="$("$python" -c 'import sys; print("%d.%d" % sys.version_info[:2])')"
+    venv=".venv"
+    [ "$python" = "$main_python" ] || venv=".venv-$version"
+    step "pytest on CPython $version"
+    if [ "$venv" != ".venv" ]; then
+        scripts/venv.sh "$python" "$venv" test || { failed+=("venv-$version"); continue; }
+    fi
+    WS4PY_REQUIRE_SPEEDUPS=1 "$venv/bin/python" -m pytest -q -p no:cacheprovider \
+        || failed+=("pytest-$version")
+done
+
+step "pytest without the C speedup (pure-Python masking)"
+WS4PY_NO_SPEEDUPS=1 .venv/bin/python -m pytest -q -p no:cacheprovider || failed+=(pytest-pure)
+
+if [ "${SKIP_CONFORMANCE:-}" = "" ]; then
+    step "Autobahn testsuite"
+    conformance/run.sh "$root/.venv/bin/python" || failed+=(autobahn)
+fi
+
+echo
+if [ ${#failed[@]} -gt 0 ]; then
+    echo "FAILED steps: ${failed[*]}"
+    exit 1
+fi
+echo "all test steps passed"
