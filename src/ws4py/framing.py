@@ -135,7 +135,18 @@ def build_frame(
     rsv: int = 0,
     masked: bool = False,
 ) -> bytes:
-    """Build one frame; ``masked`` uses a fresh random key (section 5.3)."""
+    """Build one frame; ``masked`` uses a fresh random key (section 5.3).
+
+    A control frame is never fragmented and carries at most 125 bytes (5.5):
+    building one that breaks this raises rather than put it on the wire.
+    """
+    if opcode & 0x8:
+        if len(payload) > MAX_CONTROL_PAYLOAD:
+            raise FrameTooLargeException(
+                f"control frame payload of {len(payload)} bytes > {MAX_CONTROL_PAYLOAD}"
+            )
+        if not fin:
+            raise ProtocolException("fragmented control frame")
     if masked:
         key = os.urandom(4)
         return build_header(opcode, len(payload), fin, rsv, key) + mask(payload, key)

@@ -450,6 +450,8 @@ class Stream:
         self._buf = bytearray()
         self._frame = None
         self._msg = None
+        self._msg_size = 0
+        self._need = 2
         self._decoder = None
         self.messages.clear()
         self.pings = []

@@ -23,7 +23,9 @@ This module holds
 from __future__ import annotations
 
 import abc
+import importlib
 import re
+from typing import Any
 
 from ws4py.exc import HandshakeError
 
@@ -290,3 +292,21 @@ class ClientExtensionFactory(abc.ABC):
         something this client offered or can work with: RFC 6455 section 9.1
         says the client must then fail the connection.
         """
+
+
+def default_server_extensions() -> list[ServerExtensionFactory]:
+    """The extensions a server negotiates unless told otherwise (permessage-deflate)."""
+    try:
+        module: Any = importlib.import_module("ws4py.extensions.permessage_deflate")
+    except ImportError:
+        return []
+    return [module.ServerPerMessageDeflate()]
+
+
+def default_client_extensions() -> list[ClientExtensionFactory]:
+    """The extensions a client offers unless told otherwise (permessage-deflate)."""
+    try:
+        module: Any = importlib.import_module("ws4py.extensions.permessage_deflate")
+    except ImportError:
+        return []
+    return [module.ClientPerMessageDeflate()]

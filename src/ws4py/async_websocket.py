@@ -1,0 +1,635 @@
+"""The asyncio websocket: the same handlers, on an event loop.
+
+An :class:`asyncio.Protocol` adapter over :class:`ws4py.connection.Connection`
+(no second copy of any protocol rule).  The application's handlers
+(``opened``, ``received_message``, ``ponged``, ``closed``) may be plain
+functions or coroutines; they run in one task per connection, in the order
+the events arrived.  Without a ``received_message`` override, messages
+queue up for ``await ws.receive()`` or ``async for message in ws``.
+
+Backpressure both ways: when the application falls behind, reading pauses
+(``max_queue`` events waiting) until it catches up; when the peer reads
+slowly, :meth:`WebSocket.send` waits for the transport's buffer to drain.
+Keepalive pings with a timeout, and a bounded closing handshake, as in the
+threaded flavour.  Works on any asyncio loop, uvloop included.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import os
+import ssl
+from collections import deque
+from collections.abc import AsyncIterator, Callable, Iterable
+from typing import Any
+from urllib.parse import urlsplit
+
+from ws4py import format_addresses
+from ws4py.connection import Connection, State
+from ws4py.exc import ConnectionClosedError, HandshakeError
+from ws4py.extensions import ClientExtensionFactory, Extension, ServerExtensionFactory
+from ws4py.framing import OPCODE_BINARY, OPCODE_PONG, OPCODE_TEXT
+from ws4py.handshake import (
+    ClientHandshake,
+    Headers,
+    HeadReader,
+    SubprotocolSelector,
+    parse_request,
+    parse_response,
+    reject_response_bytes,
+    validate_request,
+)
+from ws4py.messaging import BinaryMessage, Message, PongControlMessage, TextMessage
+from ws4py.streaming import DEFAULT_MAX_MESSAGE_SIZE, Stream
+
+__all__ = [
+    "EchoWebSocket",
+    "WebSocket",
+    "WebSocketProtocol",
+    "connect",
+    "serve",
+]
+
+logger = logging.getLogger("ws4py")
+
+_FAIL = object()  # queued after the events that preceded a protocol error
+_EOF = object()  # queued when the transport is gone
+
+
+async def _call(handler: Callable[..., Any], *args: Any) -> None:
+    result = handler(*args)
+    if inspect.isawaitable(result):
+        await result
+
+
+class WebSocket:
+    """One asyncio websocket connection; subclass it and override the handlers.
+
+    Limits are class attributes, as on the threaded :class:`ws4py.websocket.WebSocket`:
+    ``max_message_size``, ``close_timeout``, ``keepalive_interval``,
+    ``keepalive_timeout``, plus ``max_queue`` (events waiting for the
+    application before reading pauses) and ``write_limit`` (transport buffer
+    above which :meth:`send` waits).
+    """
+
+    max_message_size: int | None = DEFAULT_MAX_MESSAGE_SIZE
+    close_timeout: float = 5.0
+    keepalive_interval: float | None = None
+    keepalive_timeout: float | None = None
+    max_queue: int = 64
+    write_limit: int = 64 * 1024
+
+    def __init__(
+        self,
+        proto: WebSocketProtocol,
+        protocols: list[str] | None = None,
+        extensions: list[Any] | None = None,
+        environ: dict[str, Any] | None = None,
+    ) -> None:
+        self.proto = proto
+        self.protocols = protocols
+        self.extensions = extensions
+        self.environ = environ
+        negotiated = [ext for ext in extensions or [] if isinstance(ext, Extension)]
+        self.core = Connection(
+            client=proto.is_client,
+            max_message_size=self.max_message_size,
+            extensions=negotiated,
+        )
+        self._events: deque[Any] = deque()
+        self._event_ready = asyncio.Event()
+        self._inbox: asyncio.Queue[Message | None] = asyncio.Queue(self.max_queue)
+        self._closed_event = asyncio.Event()
+        self._close_timer: asyncio.TimerHandle | None = None
+        self._pong_waiter: asyncio.Future[None] | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._keepalive_task: asyncio.Task[None] | None = None
+
+    # -- attributes ------------------------------------------------------------------
+
+    @property
+    def stream(self) -> Stream:
+        return self.core.stream
+
+    @property
+    def terminated(self) -> bool:
+        return self.core.state is State.CLOSED
+
+    @property
+    def local_address(self) -> Any:
+        return self.proto.transport.get_extra_info("sockname") if self.proto.transport else None
+
+    @property
+    def peer_address(self) -> Any:
+        return self.proto.transport.get_extra_info("peername") if self.proto.transport else None
+
+    @property
+    def close_code(self) -> int:
+        return self.core.close_code
+
+    @property
+    def close_reason(self) -> str:
+        return self.core.close_reason
+
+    # -- handlers ----------------------------------------------------------------------
+
+    def opened(self) -> Any:
+        """The connection is open (may be a coroutine)."""
+
+    def received_message(self, message: Message) -> Any:
+        """A message arrived; by default it waits for :meth:`receive`."""
+        return self._inbox.put(message)
+
+    def ponged(self, pong: PongControlMessage) -> Any:
+        """A pong arrived (may be a coroutine)."""
+
+    def closed(self, code: int, reason: str | None = None) -> Any:
+        """The connection is over: the peer's close code, or 1006 (may be a coroutine)."""
+
+    # -- the application's side ----------------------------------------------------------
+
+    async def receive(self) -> Message | None:
+        """The next message, or None once the connection is closed."""
+        if self._inbox.empty() and self._closed_event.is_set():
+            return None
+        return await self._inbox.get()
+
+    def __aiter__(self) -> AsyncIterator[Message]:
+        return self._iterate()
+
+    async def _iterate(self) -> AsyncIterator[Message]:
+        while True:
+            message = await self.receive()
+            if message is None:
+                return
+            yield message
+
+    async def send(self, payload: Any, binary: bool | None = None) -> None:
+        """Send a message (``str`` as text, bytes-like as binary, or as ``binary`` says).
+
+        Waits while the transport's write buffer is above ``write_limit``.
+        """
+        if isinstance(payload, Message):
+            message = payload
+        elif isinstance(payload, (str, bytes, bytearray, memoryview)):
+            if binary is None:
+                binary = not isinstance(payload, str)
+            message = BinaryMessage(payload) if binary else TextMessage(payload)
+        else:
+            raise ValueError(f"cannot send a {type(payload).__name__}")
+        self.proto.write(self.core.send_message(message))
+        await self.proto.drain()
+
+    async def ping(self, data: str | bytes = b"") -> None:
+        """Send a ping; the pong goes to :meth:`ponged`."""
+        payload = data.encode("utf-8") if isinstance(data, str) else data
+        self.proto.write(self.core.send_ping(payload))
+        await self.proto.drain()
+
+    async def close(self, code: int = 1000, reason: str = "") -> None:
+        """Start the closing handshake and wait (at most ``close_timeout``) for its end."""
+        self._send_close(code, reason)
+        await self.wait_closed()
+
+    def _send_close(self, code: int, reason: str) -> None:
+        data = self.core.send_close(code, reason)
+        if data:
+            self.proto.write(data)
+            loop = asyncio.get_running_loop()
+            self._close_timer = loop.call_later(self.close_timeout, self._close_timed_out)
+
+    def _close_timed_out(self) -> None:
+        logger.info("No close from %s in time: dropping it", format_addresses(self))
+        self.proto.abort()
+
+    async def wait_closed(self) -> None:
+        """Wait until the connection is over and :meth:`closed` has run."""
+        await self._closed_event.wait()
+
+    # -- driven by the protocol -------------------------------------------------------------
+
+    def _start(self, pending: bytes) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._run())
+        if self.keepalive_interval:
+            self._keepalive_task = asyncio.get_running_loop().create_task(self._keepalive())
+        if pending:
+            self._data_received(pending)
+
+    def _data_received(self, data: bytes) -> None:
+        core = self.core
+        self._events.extend(core.receive_data(data))
+        if core.stream.errors and core.failure is None:
+            self._events.append(_FAIL)
+        self._event_ready.set()
+        if len(self._events) >= self.max_queue:
+            self.proto.pause_reading()
+
+    def _connection_lost(self) -> None:
+        self.core.connection_lost()
+        self._events.append(_EOF)
+        self._event_ready.set()
+
+    async def _next_event(self) -> Any:
+        while not self._events:
+            self._event_ready.clear()
+            await self._event_ready.wait()
+        event = self._events.popleft()
+        if len(self._events) < self.max_queue // 2:
+            self.proto.resume_reading()
+        return event
+
+    async def _run(self) -> None:
+        core = self.core
+        try:
+            await self._guard(self.opened)
+            while True:
+                event = await self._next_event()
+                if event is _EOF:
+                    break
+                if event is _FAIL:
+                    reply = core.fail_reply()
+                    logger.info("Failing %s: %s", format_addresses(self), core.failure)
+                    self.proto.write(reply)
+                    self.proto.close_transport()
+                    continue
+                reply = core.reply_to(event)
+                if reply:
+                    self.proto.write(reply)
+                opcode = event.opcode
+                if opcode in (OPCODE_TEXT, OPCODE_BINARY):
+                    await self._guard(self.received_message, event)
+                elif opcode == OPCODE_PONG:
+                    if self._pong_waiter is not None and not self._pong_waiter.done():
+                        self._pong_waiter.set_result(None)
+                    await self._guard(self.ponged, event)
+                # Closing handshake done: the server closes TCP first (7.1.1);
+                # a client gives it close_timeout to do so.
+                if (
+                    core.close_received is not None
+                    and core.close_sent is not None
+                    and not self.proto.is_client
+                ):
+                    self.proto.close_transport()
+        finally:
+            if self._close_timer is not None:
+                self._close_timer.cancel()
+            if self._keepalive_task is not None:
+                self._keepalive_task.cancel()
+            self.proto.close_transport()
+            try:
+                await _call(self.closed, core.close_code, core.close_reason)
+            except Exception:
+                logger.exception("Error in closed() of %s", format_addresses(self))
+            self._closed_event.set()
+            try:
+                self._inbox.put_nowait(None)
+            except asyncio.QueueFull:
+                pass
+
+    async def _guard(self, handler: Callable[..., Any], *args: Any) -> None:
+        try:
+            await _call(handler, *args)
+        except ConnectionClosedError:
+            pass
+        except Exception:
+            logger.exception("Error in a handler of %s: closing with 1011", format_addresses(self))
+            self._send_close(1011, "Internal error")
+
+    async def _keepalive(self) -> None:
+        interval = self.keepalive_interval or 0
+        timeout = self.keepalive_timeout or interval
+        loop = asyncio.get_running_loop()
+        try:
+            while self.core.state is State.OPEN:
+                await asyncio.sleep(interval)
+                if self.core.state is not State.OPEN:
+                    return
+                self._pong_waiter = loop.create_future()
+                self.proto.write(self.core.send_ping(os.urandom(4)))
+                try:
+                    await asyncio.wait_for(asyncio.shield(self._pong_waiter), timeout)
+                except asyncio.TimeoutError:
+                    logger.info("No pong from %s in time: closing", format_addresses(self))
+                    self._send_close(1011, "keepalive ping timeout")
+                    return
+        except (ConnectionClosedError, asyncio.CancelledError):
+            return
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {format_addresses(self)}>"
+
+
+class EchoWebSocket(WebSocket):
+    """Sends every message back."""
+
+    async def received_message(self, message: Message) -> None:
+        await self.send(message.data, message.opcode == OPCODE_BINARY)
+
+
+class WebSocketProtocol(asyncio.Protocol):
+    """The transport side: the opening handshake, then bytes to and from the websocket.
+
+    As a server (the classic ``tulipserver`` API)::
+
+        server = await loop.create_server(lambda: WebSocketProtocol(EchoWebSocket), host, port)
+
+    or simply ``await serve(EchoWebSocket, host, port)``.
+    """
+
+    is_client = False
+
+    def __init__(
+        self,
+        handler_cls: type[WebSocket] = WebSocket,
+        protocols: list[str] | None = None,
+        extensions: Iterable[ServerExtensionFactory] | None = None,
+        allowed_origins: list[str] | None = None,
+        select_subprotocol: SubprotocolSelector | None = None,
+        handshake_timeout: float = 10.0,
+    ) -> None:
+        self.handler_cls = handler_cls
+        self.protocols = protocols
+        self.extension_factories = list(
+            extensions if extensions is not None else _default_server_extensions()
+        )
+        self.allowed_origins = allowed_origins
+        self.select_subprotocol = select_subprotocol
+        self.handshake_timeout = handshake_timeout
+        self.transport: asyncio.Transport | None = None
+        self.websocket: WebSocket | None = None
+        self._reader: HeadReader | None = HeadReader(is_response=self.is_client)
+        self._paused_writing = False
+        self._drain_waiters: list[asyncio.Future[None]] = []
+        self._reading_paused = False
+        self._handshake_timer: asyncio.TimerHandle | None = None
+
+    # -- asyncio.Protocol ----------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        self._handshake_timer = asyncio.get_running_loop().call_later(
+            self.handshake_timeout, self._handshake_timed_out
+        )
+
+    def _handshake_timed_out(self) -> None:
+        if self.websocket is None and self.transport is not None:
+            logger.info("Handshake timeout: %s", self.transport.get_extra_info("peername"))
+            self.transport.abort()
+
+    def data_received(self, data: bytes) -> None:
+        if self.websocket is not None:
+            self.websocket._data_received(data)
+            return
+        reader = self._reader
+        assert reader is not None
+        try:
+            if not reader.feed(data):
+                return
+            self._reader = None
+            self._handshake_done(reader.head, reader.leftover)
+        except HandshakeError as exc:
+            self._handshake_failed(exc)
+
+    def _handshake_done(self, head: bytes, leftover: bytes) -> None:
+        assert self.transport is not None
+        request = parse_request(head)
+        result = validate_request(
+            request,
+            protocols=self.protocols,
+            extensions=self.extension_factories,
+            allowed_origins=self.allowed_origins,
+            select_subprotocol=self.select_subprotocol,
+        )
+        self.transport.write(result.response_bytes())
+        self._cancel_handshake_timer()
+        environ = {
+            "REQUEST_METHOD": request.method,
+            "PATH_INFO": request.target.partition("?")[0],
+            "QUERY_STRING": request.target.partition("?")[2],
+            "ws4py.headers": request.headers,
+        }
+        self.websocket = self.handler_cls(
+            self, [result.protocol] if result.protocol else [], list(result.extensions), environ
+        )
+        self.websocket._start(leftover)
+
+    def _handshake_failed(self, exc: HandshakeError) -> None:
+        logger.info("Refused upgrade: %s %s", exc.status, exc.msg)
+        self._cancel_handshake_timer()
+        if self.transport is not None:
+            self.transport.write(reject_response_bytes(exc))
+            self.transport.close()
+
+    def _cancel_handshake_timer(self) -> None:
+        if self._handshake_timer is not None:
+            self._handshake_timer.cancel()
+            self._handshake_timer = None
+
+    def eof_received(self) -> bool | None:
+        return None  # close the transport; connection_lost follows
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._cancel_handshake_timer()
+        if self.websocket is not None:
+            self.websocket._connection_lost()
+        for waiter in self._drain_waiters:
+            if not waiter.done():
+                waiter.set_exception(ConnectionClosedError("connection lost"))
+        self._drain_waiters.clear()
+
+    def pause_writing(self) -> None:
+        self._paused_writing = True
+
+    def resume_writing(self) -> None:
+        self._paused_writing = False
+        for waiter in self._drain_waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+        self._drain_waiters.clear()
+
+    # -- used by the websocket ---------------------------------------------------------
+
+    def write(self, data: bytes) -> None:
+        if self.transport is None or self.transport.is_closing():
+            raise ConnectionClosedError("the connection is closed")
+        if data:
+            self.transport.write(data)
+
+    async def drain(self) -> None:
+        if not self._paused_writing:
+            return
+        waiter = asyncio.get_running_loop().create_future()
+        self._drain_waiters.append(waiter)
+        await waiter
+
+    def pause_reading(self) -> None:
+        if self.transport is not None and not self._reading_paused:
+            self._reading_paused = True
+            self.transport.pause_reading()
+
+    def resume_reading(self) -> None:
+        if self.transport is not None and self._reading_paused:
+            self._reading_paused = False
+            if not self.transport.is_closing():
+                self.transport.resume_reading()
+
+    def close_transport(self) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.close()
+
+    def abort(self) -> None:
+        if self.transport is not None:
+            self.transport.abort()
+
+
+def _default_server_extensions() -> list[ServerExtensionFactory]:
+    from ws4py.extensions import default_server_extensions
+
+    return default_server_extensions()
+
+
+def _default_client_extensions() -> list[ClientExtensionFactory]:
+    from ws4py.extensions import default_client_extensions
+
+    return default_client_extensions()
+
+
+async def serve(
+    handler_cls: type[WebSocket],
+    host: str | None,
+    port: int,
+    *,
+    ssl: ssl.SSLContext | None = None,
+    protocols: list[str] | None = None,
+    extensions: Iterable[ServerExtensionFactory] | None = None,
+    allowed_origins: list[str] | None = None,
+    handshake_timeout: float = 10.0,
+    backlog: int = 4096,
+    **kwargs: Any,
+) -> asyncio.Server:
+    """Start an asyncio websocket server; returns the :class:`asyncio.Server`."""
+    loop = asyncio.get_running_loop()
+
+    def factory() -> WebSocketProtocol:
+        return WebSocketProtocol(
+            handler_cls,
+            protocols=protocols,
+            extensions=extensions,
+            allowed_origins=allowed_origins,
+            handshake_timeout=handshake_timeout,
+        )
+
+    return await loop.create_server(factory, host, port, ssl=ssl, backlog=backlog, **kwargs)
+
+
+class _ClientProtocol(WebSocketProtocol):
+    is_client = True
+
+    def __init__(self, handshake: ClientHandshake, handler_cls: type[WebSocket]) -> None:
+        super().__init__(handler_cls, extensions=[])
+        self.handshake = handshake
+        self.opened_future: asyncio.Future[WebSocket] = asyncio.get_running_loop().create_future()
+        self.response_headers: Headers | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        assert self.transport is not None
+        self.transport.write(self.handshake.request_bytes())
+
+    def _handshake_done(self, head: bytes, leftover: bytes) -> None:
+        result = self.handshake.process_response(parse_response(head))
+        self._cancel_handshake_timer()
+        self.response_headers = result.headers
+        self.websocket = self.handler_cls(
+            self, [result.protocol] if result.protocol else [], list(result.extensions), None
+        )
+        self.websocket._start(leftover)
+        self.opened_future.set_result(self.websocket)
+
+    def _handshake_failed(self, exc: HandshakeError) -> None:
+        self._cancel_handshake_timer()
+        if not self.opened_future.done():
+            self.opened_future.set_exception(exc)
+        if self.transport is not None:
+            self.transport.close()
+
+    def _handshake_timed_out(self) -> None:
+        if not self.opened_future.done():
+            self.opened_future.set_exception(HandshakeError("opening handshake timed out"))
+        super()._handshake_timed_out()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.opened_future.done():
+            self.opened_future.set_exception(
+                HandshakeError(f"connection closed during the handshake ({exc or 'EOF'})")
+            )
+        super().connection_lost(exc)
+
+
+async def connect(
+    url: str,
+    handler_cls: type[WebSocket] = WebSocket,
+    *,
+    protocols: list[str] | None = None,
+    extensions: list[ClientExtensionFactory] | None = None,
+    headers: list[tuple[str, str]] | None = None,
+    exclude_headers: list[str] | None = None,
+    origin: str | None = None,
+    ssl_context: ssl.SSLContext | None = None,
+    open_timeout: float = 10.0,
+) -> WebSocket:
+    """Connect to a ``ws://``, ``wss://`` or ``ws+unix://`` URL; returns the open websocket.
+
+    Certificates are verified by default (``ssl_context`` changes that).
+    Raises :class:`HandshakeError` or :class:`OSError` on failure.
+    """
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    if scheme not in ("ws", "wss", "ws+unix", "wss+unix"):
+        raise ValueError(f"invalid scheme in {url!r}: use ws, wss, ws+unix or wss+unix")
+    secure = scheme.startswith("wss")
+    unix_path = (parts.netloc + parts.path) if scheme.endswith("+unix") else None
+    host = "localhost" if unix_path else parts.hostname
+    if not host:
+        raise ValueError(f"no host in {url!r}")
+    port = parts.port or (443 if secure else 80)
+    resource = "/" if unix_path else (parts.path or "/")
+    if parts.query:
+        resource += "?" + parts.query
+    handshake = ClientHandshake(
+        host,
+        port,
+        resource,
+        secure=secure,
+        origin=origin,
+        protocols=protocols,
+        extensions=extensions if extensions is not None else _default_client_extensions(),
+        headers=headers,
+        exclude_headers=exclude_headers,
+    )
+    loop = asyncio.get_running_loop()
+    context = ssl_context or (ssl.create_default_context() if secure else None)
+    protocol_holder: list[_ClientProtocol] = []
+
+    def factory() -> _ClientProtocol:
+        proto = _ClientProtocol(handshake, handler_cls)
+        proto.handshake_timeout = open_timeout
+        protocol_holder.append(proto)
+        return proto
+
+    async def open_connection() -> WebSocket:
+        if unix_path:
+            await loop.create_unix_connection(
+                factory, unix_path, ssl=context, server_hostname=host if context else None
+            )
+        else:
+            await loop.create_connection(
+                factory, host, port, ssl=context, server_hostname=host if context else None
+            )
+        return await protocol_holder[-1].opened_future
+
+    return await asyncio.wait_for(open_connection(), open_timeout)
+
