@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
 """Autobahn echo server written with ws4py's public API.
 
-usage: echo_server.py [--host 127.0.0.1] [--port 9010] [--mode manager|thread]
+usage: echo_server.py [--host 127.0.0.1] [--port 9010] [--mode manager|thread|asyncio]
 
 ``manager``: the wsgiref server with upgraded connections on one
-WebSocketManager thread; ``thread``: one thread per websocket.
+WebSocketManager thread; ``thread``: one thread per websocket;
+``asyncio``: ws4py.async_websocket.serve.
 Messages up to 64 MiB are accepted (Autobahn's 9.* cases send 16 MiB ones).
 Prints ``READY host:port`` once listening.
 """
@@ -12,9 +13,11 @@ Prints ``READY host:port`` once listening.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import logging
 import sys
 
+from ws4py import async_websocket
 from ws4py.server.wsgirefserver import make_server
 from ws4py.websocket import EchoWebSocket
 
@@ -24,13 +27,30 @@ class ConformanceEcho(EchoWebSocket):
     max_write_buffer = 64 * 1024 * 1024
 
 
+class AsyncConformanceEcho(async_websocket.EchoWebSocket):
+    max_message_size = 64 * 1024 * 1024
+
+
+async def serve_asyncio(host: str, port: int) -> None:
+    server = await async_websocket.serve(AsyncConformanceEcho, host, port)
+    print(f"READY {host}:{port}", flush=True)
+    async with server:
+        await server.serve_forever()
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=9010)
-    parser.add_argument("--mode", choices=["manager", "thread"], default="manager")
+    parser.add_argument("--mode", choices=["manager", "thread", "asyncio"], default="manager")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    if args.mode == "asyncio":
+        try:
+            asyncio.run(serve_asyncio(args.host, args.port))
+        except KeyboardInterrupt:
+            pass
+        return 0
     server = make_server(args.host, args.port, ConformanceEcho, websocket_mode=args.mode)
     print(f"READY {args.host}:{args.port}", flush=True)
     try:

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Runs the Autobahn testsuite against ws4py: the server in both modes
-# (manager, thread-per-connection) and the threaded client, then checks
+# Runs the Autobahn testsuite against ws4py: the server in its three modes
+# (manager, thread-per-connection, asyncio) and both clients (threaded,
+# asyncio), then checks
 # that every case is strictly OK and stores the summaries in conformance/results/.
 #
 # usage: conformance/run.sh [PYTHON]     (PYTHON: an interpreter with ws4py installed)
@@ -28,7 +29,7 @@ server_pid=""
 cleanup() { [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null || true; }
 trap cleanup EXIT
 
-for mode in manager thread; do
+for mode in manager thread asyncio; do
     port=$(free_port)
     "$py" "$here/echo_server.py" --port "$port" --mode "$mode" >"$out/server-$mode.log" 2>&1 &
     server_pid=$!
@@ -45,11 +46,15 @@ for mode in manager thread; do
     tail -n 1 "$results/server-$mode.txt" | sed "s/^/server ($mode): /"
 done
 
-PYTHON3="$py" AGENT="ws4py-client" PORT="$(free_port)" "$tools/test-client.sh" \
-    "$py $here/echo_client.py" "$cases" "$out/client" >"$out/client.txt" 2>&1 || true
-{
-    grep -v '^\[autobahn\]' "$out/client.txt" || true
-    "$py" "$here/check.py" "$out/client" --allow-unimplemented "$allow"
-} >"$results/client.txt" || status=1
-tail -n 1 "$results/client.txt" | sed "s/^/client: /"
+for client in threaded async; do
+    script="$here/echo_client.py"
+    [ "$client" = async ] && script="$here/echo_client_async.py"
+    PYTHON3="$py" AGENT="ws4py-client-$client" PORT="$(free_port)" "$tools/test-client.sh" \
+        "$py $script" "$cases" "$out/client-$client" >"$out/client-$client.txt" 2>&1 || true
+    {
+        grep -v '^\[autobahn\]' "$out/client-$client.txt" || true
+        "$py" "$here/check.py" "$out/client-$client" --allow-unimplemented "$allow"
+    } >"$results/client-$client.txt" || status=1
+    tail -n 1 "$results/client-$client.txt" | sed "s/^/client ($client): /"
+done
 exit $status

@@ -88,6 +88,24 @@ class WebSocket:
         extensions: list[Any] | None = None,
         environ: dict[str, Any] | None = None,
     ) -> None:
+        self._bind(proto, protocols, extensions, environ)
+        self._events: deque[Any] = deque()
+        self._event_ready = asyncio.Event()
+        self._inbox: asyncio.Queue[Message | None] = asyncio.Queue(self.max_queue)
+        self._closed_event = asyncio.Event()
+        self._close_timer: asyncio.TimerHandle | None = None
+        self._pong_waiter: asyncio.Future[None] | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._keepalive_task: asyncio.Task[None] | None = None
+
+    def _bind(
+        self,
+        proto: WebSocketProtocol,
+        protocols: list[str] | None,
+        extensions: list[Any] | None,
+        environ: dict[str, Any] | None,
+    ) -> None:
+        """Attach to an opened connection (a new core per connection)."""
         self.proto = proto
         self.protocols = protocols
         self.extensions = extensions
@@ -98,14 +116,6 @@ class WebSocket:
             max_message_size=self.max_message_size,
             extensions=negotiated,
         )
-        self._events: deque[Any] = deque()
-        self._event_ready = asyncio.Event()
-        self._inbox: asyncio.Queue[Message | None] = asyncio.Queue(self.max_queue)
-        self._closed_event = asyncio.Event()
-        self._close_timer: asyncio.TimerHandle | None = None
-        self._pong_waiter: asyncio.Future[None] | None = None
-        self._task: asyncio.Task[None] | None = None
-        self._keepalive_task: asyncio.Task[None] | None = None
 
     # -- attributes ------------------------------------------------------------------
 
@@ -189,9 +199,14 @@ class WebSocket:
         await self.proto.drain()
 
     async def close(self, code: int = 1000, reason: str = "") -> None:
-        """Start the closing handshake and wait (at most ``close_timeout``) for its end."""
+        """Start the closing handshake and wait (at most ``close_timeout``) for its end.
+
+        From a handler, it only starts the handshake: the handler's own task
+        is the one that will process the peer's close.
+        """
         self._send_close(code, reason)
-        await self.wait_closed()
+        if asyncio.current_task() is not self._task:
+            await self.wait_closed()
 
     def _send_close(self, code: int, reason: str) -> None:
         data = self.core.send_close(code, reason)
@@ -528,9 +543,15 @@ async def serve(
 class _ClientProtocol(WebSocketProtocol):
     is_client = True
 
-    def __init__(self, handshake: ClientHandshake, handler_cls: type[WebSocket]) -> None:
+    def __init__(
+        self,
+        handshake: ClientHandshake,
+        handler_cls: type[WebSocket],
+        make_websocket: Callable[..., WebSocket] | None = None,
+    ) -> None:
         super().__init__(handler_cls, extensions=[])
         self.handshake = handshake
+        self.make_websocket = make_websocket or handler_cls
         self.opened_future: asyncio.Future[WebSocket] = asyncio.get_running_loop().create_future()
         self.response_headers: Headers | None = None
 
@@ -543,7 +564,7 @@ class _ClientProtocol(WebSocketProtocol):
         result = self.handshake.process_response(parse_response(head))
         self._cancel_handshake_timer()
         self.response_headers = result.headers
-        self.websocket = self.handler_cls(
+        self.websocket = self.make_websocket(
             self, [result.protocol] if result.protocol else [], list(result.extensions), None
         )
         self.websocket._start(leftover)
@@ -580,10 +601,13 @@ async def connect(
     origin: str | None = None,
     ssl_context: ssl.SSLContext | None = None,
     open_timeout: float = 10.0,
+    make_websocket: Callable[..., WebSocket] | None = None,
 ) -> WebSocket:
     """Connect to a ``ws://``, ``wss://`` or ``ws+unix://`` URL; returns the open websocket.
 
     Certificates are verified by default (``ssl_context`` changes that).
+    ``make_websocket(proto, protocols, extensions, environ)``, when given,
+    returns the websocket for the connection instead of ``handler_cls(...)``.
     Raises :class:`HandshakeError` or :class:`OSError` on failure.
     """
     parts = urlsplit(url)
@@ -615,7 +639,7 @@ async def connect(
     protocol_holder: list[_ClientProtocol] = []
 
     def factory() -> _ClientProtocol:
-        proto = _ClientProtocol(handshake, handler_cls)
+        proto = _ClientProtocol(handshake, handler_cls, make_websocket)
         proto.handshake_timeout = open_timeout
         protocol_holder.append(proto)
         return proto
