@@ -1,4 +1,4 @@
-# `make run`: the demo server.  `make test`: every test (lint, 4 CPythons,
+# `make run`: the chat demo (http://127.0.0.1:9000/).  `make test`: every test (lint, 4 CPythons,
 # pure-Python path, Autobahn).  Both set up what they need on first use.
 PYTHON ?= $(shell scripts/find-pythons.sh | grep -m1 '3\.11' || scripts/find-pythons.sh | head -n1)
 HOST ?= 127.0.0.1
@@ -10,7 +10,7 @@ venv:
 	@scripts/venv.sh "$(PYTHON)" .venv dev
 
 run: venv
-	.venv/bin/python -m ws4py echo --host $(HOST) --port $(PORT)
+	.venv/bin/python -m ws4py chat --host $(HOST) --port $(PORT)
 
 test:
 	scripts/test.sh

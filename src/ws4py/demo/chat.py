@@ -78,8 +78,7 @@ CONTENT_SECURITY_POLICY = (
 def clean_nick(value: str | None) -> str:
     """A printable nickname of at most :data:`MAX_NICK_LENGTH` characters, or a guest's."""
     nick = "".join(
-        " " if unicodedata.category(char).startswith(("C", "Z")) else char
-        for char in value or ""
+        " " if unicodedata.category(char).startswith(("C", "Z")) else char for char in value or ""
     )
     nick = " ".join(nick.split())[:MAX_NICK_LENGTH].strip()
     return nick or f"guest-{random.randint(1000, 9999)}"
@@ -88,9 +87,7 @@ def clean_nick(value: str | None) -> str:
 def clean_text(value: str) -> str:
     """Message text without control characters (newlines and tabs kept), cut to size."""
     text = "".join(
-        char
-        for char in value
-        if char in "\n\t" or not unicodedata.category(char).startswith("C")
+        char for char in value if char in "\n\t" or not unicodedata.category(char).startswith("C")
     )
     return text.strip()[:MAX_TEXT_LENGTH]
 
@@ -164,7 +161,11 @@ class ChatWebSocket(WebSocket):
 
     def closed(self, code: int, reason: str | None = None) -> None:
         logger.info(
-            "%s left the chat %s: %s %s", self.nick, format_addresses(self), code, reason or ""
+            "%s left the chat %s: code %s%s",
+            self.nick,
+            format_addresses(self),
+            code,
+            f" ({reason})" if reason else "",
         )
         self.room.broadcast(event("leave", self.nick))
 
@@ -188,7 +189,7 @@ class ChatWebSocketApplication(WebSocketWSGIApplication):
 
 
 def _static(name: str) -> bytes:
-    return resources.files("ws4py.demo").joinpath("static", name).read_bytes()
+    return (resources.files("ws4py.demo") / "static" / name).read_bytes()
 
 
 class ChatApplication:

@@ -45,7 +45,8 @@
     const open = state === "open";
     textInput.disabled = !open;
     sendButton.disabled = !open;
-    reconnectButton.hidden = state !== "closed";
+    // Offered while retrying: during back-off and during retry attempts.
+    reconnectButton.hidden = state === "open" || (state === "connecting" && attempt === 0);
     if (open) textInput.focus();
   }
 

@@ -1,0 +1,218 @@
+"""The chat page in a real browser: headless Chromium driven by Playwright.
+
+Debian's ``chromium`` (``scripts/install-browser.sh``) is driven by the
+``playwright`` package (ws4py's ``test`` extra); Playwright's own browser
+download is never used.  Both are required: when one is missing the test
+fails, saying how to install it.
+
+Two pages chat through ``python -m ws4py chat``; the server is then killed
+(SIGKILL) and restarted on the same port, and both pages must show the
+disconnection, reconnect by themselves and chat again.  Set
+``WS4PY_SCREENSHOT=/path/chat.png`` to keep a screenshot of the page.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+    "--disable-default-apps",
+    "--disable-extensions",
+    "--metrics-recording-only",
+    "--no-default-browser-check",
+    "--disable-domain-reliability",
+    "--disable-client-side-phishing-detection",
+]
+WAIT_MS = 20_000  # one expectation (a reconnect waits out a back-off of at most 10 s)
+
+# Bounded: each expectation waits at most WAIT_MS; the run takes a few seconds.
+pytestmark = pytest.mark.timeout(90)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+class ChatServer:
+    """``python -m ws4py chat`` in a subprocess that can be killed and restarted."""
+
+    def __init__(self, port: int, log: Path) -> None:
+        self.port = port
+        self.log = log
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout: float = 15) -> None:
+        with self.log.open("ab") as out:
+            self.proc = subprocess.Popen(
+                [PYTHON, "-m", "ws4py", "chat", "--host", "127.0.0.1", "--port", str(self.port)],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+            )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"chat server exited:\n{self.log.read_text()}")
+            with (
+                contextlib.suppress(OSError),
+                socket.create_connection(("127.0.0.1", self.port), 0.5),
+            ):
+                return
+            time.sleep(0.05)
+        raise AssertionError(f"chat server not listening:\n{self.log.read_text()}")
+
+    def kill(self) -> None:
+        """SIGKILL, by PID: no close frame, no goodbye."""
+        if self.proc is not None and self.proc.poll() is None:
+            os.kill(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(timeout=10)
+
+
+PYTHON = sys.executable
+
+
+@contextlib.contextmanager
+def launch_chromium() -> Iterator[Any]:
+    """Debian's Chromium, headless, under Playwright; a clear failure if either is missing."""
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        pytest.fail(
+            "the Python package 'playwright' is not installed: it is in ws4py's test extra "
+            "(scripts/venv.sh installs it; or: pip install playwright)",
+            pytrace=False,
+        )
+    if not os.access(CHROMIUM, os.X_OK):
+        pytest.fail(
+            f"{CHROMIUM} is missing: run scripts/install-browser.sh "
+            "(installs Debian's chromium package; make test runs it)",
+            pytrace=False,
+        )
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True, timeout=30_000
+        )
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@pytest.fixture
+def chat_server(tmp_path: Path) -> Iterator[ChatServer]:
+    server = ChatServer(free_port(), tmp_path / "chat.log")
+    server.start()
+    yield server
+    server.kill()
+
+
+def test_chat_page_two_tabs_and_reconnect(chat_server: ChatServer) -> None:
+    with launch_chromium() as chromium:
+        run_chat_scenario(chromium, chat_server)
+
+
+def run_chat_scenario(chromium: Any, chat_server: ChatServer) -> None:
+    from playwright.sync_api import Page, expect
+
+    expect.set_options(timeout=WAIT_MS)
+    base = f"http://127.0.0.1:{chat_server.port}/"
+    context = chromium.new_context(viewport={"width": 900, "height": 640})
+    context.set_default_timeout(WAIT_MS)
+    problems: list[str] = []
+
+    def open_page(nick: str) -> Page:
+        page: Page = context.new_page()
+        page.on("pageerror", lambda error: problems.append(f"{nick}: {error}"))
+        page.on(
+            "console",
+            lambda message: (
+                problems.append(f"{nick}: {message.text}")
+                if "Content Security Policy" in message.text
+                else None
+            ),
+        )
+        page.goto(f"{base}?nick={nick}")
+        expect(page.locator("#status")).to_have_attribute("data-state", "open")
+        return page
+
+    def send(page: Page, text: str) -> None:
+        page.locator("#text").fill(text)
+        page.locator("#text").press("Enter")
+        expect(page.locator("#text")).to_have_value("")
+
+    def last_message(page: Page, nick: str, text: str) -> None:
+        message = page.locator("#log li.message").last
+        expect(message.locator(".who")).to_have_text(nick)
+        expect(message.locator(".text")).to_have_text(text)
+
+    def notice(page: Page, text: str) -> Any:
+        return page.locator("#log li.notice", has_text=text)
+
+    try:
+        alice = open_page("alice")
+        bob = open_page("bob")
+        expect(notice(alice, "bob joined")).to_have_count(1)
+        expect(notice(bob, "bob joined (you)")).to_have_count(1)
+        expect(alice.locator("#nick")).to_have_value("alice")
+
+        # Both ways; user text is text, never markup.
+        send(alice, "hello bob")
+        for page in (alice, bob):
+            last_message(page, "alice", "hello bob")
+        send(bob, "hi <b>alice</b> & <script>x()</script>")
+        for page in (alice, bob):
+            last_message(page, "bob", "hi <b>alice</b> & <script>x()</script>")
+            expect(page.locator("#log b")).to_have_count(0)
+            expect(page.locator("#log script")).to_have_count(0)
+        expect(alice.locator("#log li.message.mine")).to_have_count(1)  # alice's own
+        expect(bob.locator("#log li.message.mine")).to_have_count(1)
+
+        screenshot = os.environ.get("WS4PY_SCREENSHOT")
+        if screenshot:
+            alice.screenshot(path=screenshot)
+
+        # The server dies: both pages say so, then retry with back-off.
+        chat_server.kill()
+        for page in (alice, bob):
+            expect(page.locator("#status")).to_have_attribute("data-state", "closed")
+            expect(page.locator("#text")).to_be_disabled()
+        expect(alice.locator("#status")).to_contain_text("reconnecting in")
+
+        # It comes back on the same port: both pages reconnect on their own.
+        chat_server.start()
+        for page in (alice, bob):
+            expect(page.locator("#status")).to_have_attribute("data-state", "open")
+        for page, nick in ((alice, "alice"), (bob, "bob")):
+            expect(notice(page, f"{nick} joined (you)")).to_have_count(2)
+        send(bob, "back again")
+        for page in (alice, bob):
+            last_message(page, "bob", "back again")
+        send(alice, "welcome back")
+        last_message(bob, "alice", "welcome back")
+
+        assert not problems, problems
+    finally:
+        context.close()
