@@ -34,6 +34,7 @@ import socketserver
 import ssl
 import sys
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import unquote
@@ -115,11 +116,14 @@ class WebSocketWSGIRequestHandler(WSGIRequestHandler):
 
     def handle(self) -> None:
         sock: socket.socket = self.connection
+        # A deadline for the whole handshake, not a timeout per read: a client
+        # sending one byte now and then must not hold the thread (slowloris).
+        deadline = time.monotonic() + self.handshake_timeout
         sock.settimeout(self.handshake_timeout)
         try:
             if isinstance(sock, ssl.SSLSocket):
-                sock.do_handshake()
-            request, leftover = self._read_head(sock)
+                sock.do_handshake()  # its timeout is a total (Python 3.5+)
+            request, leftover = self._read_head(sock, deadline)
         except HandshakeError as exc:
             self._reject(exc)
             return
@@ -152,9 +156,16 @@ class WebSocketWSGIRequestHandler(WSGIRequestHandler):
         except OSError as exc:
             logger.info("Request from %s failed: %s", self.client_address, exc)
 
-    def _read_head(self, sock: socket.socket) -> tuple[Request, bytes]:
+    def _read_head(
+        self, sock: socket.socket, deadline: float | None = None
+    ) -> tuple[Request, bytes]:
         reader = HeadReader()
         while True:
+            if deadline is not None:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise TimeoutError("the request head did not arrive in time")
+                sock.settimeout(remaining)
             data = sock.recv(65536)
             if not data:
                 raise OSError("connection closed during the handshake")
@@ -196,6 +207,8 @@ class WebSocketWSGIRequestHandler(WSGIRequestHandler):
         env["QUERY_STRING"] = query
         env["REMOTE_ADDR"] = self.client_address[0] if self.client_address else ""
         env["wsgi.url_scheme"] = "https" if isinstance(self.connection, ssl.SSLSocket) else "http"
+        if env["wsgi.url_scheme"] == "https":
+            env["HTTPS"] = "on"  # wsgiref's handler derives wsgi.url_scheme from it
         env["ws4py.socket"] = self.connection
         for name, value in request.headers.items():
             key = name.upper().replace("-", "_")
@@ -231,11 +244,12 @@ class WSGIServer(socketserver.ThreadingMixIn, _WSGIServer):
     #: "thread": each websocket runs in a thread of its own (blocking I/O).
     websocket_mode: str = "manager"
 
-    def server_activate(self) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        # Set before the base class binds: a failed bind calls server_close().
         self._upgraded: set[int] = set()
         self._threaded: set[WebSocket] = set()
         self._upgraded_lock = threading.Lock()
-        super().server_activate()
+        super().__init__(*args, **kwargs)
 
     def initialize_websockets_manager(self) -> None:
         """Start the manager that runs upgraded websockets (called lazily if forgotten)."""
@@ -299,9 +313,18 @@ class WSGIServer(socketserver.ThreadingMixIn, _WSGIServer):
         manager = self.manager
         if manager is not None:
             manager.close_all()
+            # Let the manager read the peers' answers and end those connections
+            # (calling closed()); it drops silent peers after their close_timeout.
+            wait = max((ws.close_timeout for ws in manager), default=0.0) + 0.5
+            deadline = time.monotonic() + wait
+            while len(manager) and manager.is_alive() and time.monotonic() < deadline:
+                time.sleep(0.01)
             manager.stop()
             if manager.is_alive():
                 manager.join(timeout=5)
+            for websocket in list(manager):  # still there: drop them (closed() with 1006)
+                manager.remove(websocket)
+                websocket.terminate()
         super().server_close()
 
 
