@@ -23,8 +23,7 @@ import os
 import ssl
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterable
-from typing import Any
-from urllib.parse import urlsplit
+from typing import Any, cast
 
 from ws4py import format_addresses
 from ws4py.connection import Connection, State
@@ -226,6 +225,9 @@ class WebSocket:
     # -- driven by the protocol -------------------------------------------------------------
 
     def _start(self, pending: bytes) -> None:
+        if self.proto.transport is not None:
+            # send() waits (drain) while more than write_limit bytes are unsent.
+            self.proto.transport.set_write_buffer_limits(high=self.write_limit)
         self._task = asyncio.get_running_loop().create_task(self._run())
         if self.keepalive_interval:
             self._keepalive_task = asyncio.get_running_loop().create_task(self._keepalive())
@@ -281,12 +283,14 @@ class WebSocket:
                     await self._guard(self.ponged, event)
                 # Closing handshake done: the server closes TCP first (7.1.1);
                 # a client gives it close_timeout to do so.
-                if (
-                    core.close_received is not None
-                    and core.close_sent is not None
-                    and not self.proto.is_client
-                ):
-                    self.proto.close_transport()
+                if core.close_received is not None and core.close_sent is not None:
+                    if not self.proto.is_client:
+                        self.proto.close_transport()
+                    elif self._close_timer is None:
+                        # The server started the close: bound the wait for its TCP close.
+                        self._close_timer = asyncio.get_running_loop().call_later(
+                            self.close_timeout, self._close_timed_out
+                        )
         finally:
             if self._close_timer is not None:
                 self._close_timer.cancel()
@@ -383,8 +387,8 @@ class WebSocketProtocol(asyncio.Protocol):
     # -- asyncio.Protocol ----------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        # uvloop's transports do not derive from asyncio.Transport: no isinstance check.
+        self.transport = cast(asyncio.Transport, transport)
         self._handshake_timer = asyncio.get_running_loop().call_later(
             self.handshake_timeout, self._handshake_timed_out
         )
@@ -602,6 +606,10 @@ async def connect(
     ssl_context: ssl.SSLContext | None = None,
     open_timeout: float = 10.0,
     make_websocket: Callable[..., WebSocket] | None = None,
+    proxy: str | bool | None = None,
+    proxy_ssl_context: ssl.SSLContext | None = None,
+    max_redirects: int = 5,
+    reconnect: Any = None,
 ) -> WebSocket:
     """Connect to a ``ws://``, ``wss://`` or ``ws+unix://`` URL; returns the open websocket.
 
@@ -609,51 +617,36 @@ async def connect(
     ``make_websocket(proto, protocols, extensions, environ)``, when given,
     returns the websocket for the connection instead of ``handler_cls(...)``.
     Raises :class:`HandshakeError` or :class:`OSError` on failure.
+
+    ``proxy``: a proxy URL (``http://[user:pass@]host:port``, ``https://``,
+    ``socks4://``, ``socks4a://``, ``socks5://``, ``socks5h://``), None for
+    the environment's (``HTTP_PROXY``/``HTTPS_PROXY``/``ALL_PROXY``,
+    ``NO_PROXY``), False for none; ``proxy_ssl_context`` verifies an
+    ``https://`` proxy (:mod:`ws4py.client.proxy`).  Redirects are followed
+    up to ``max_redirects`` times, never from ``wss://`` to ``ws://``; the
+    websocket's ``final_url`` is the URL connected to
+    (:mod:`ws4py.client.redirects`).  ``reconnect=True`` or a
+    :class:`~ws4py.client.reconnect.ReconnectPolicy` returns a websocket
+    that reconnects after an abnormal closure (:mod:`ws4py.client.reconnect`;
+    not with ``make_websocket``).  ``open_timeout`` bounds each connection
+    attempt (each redirect hop).
     """
-    parts = urlsplit(url)
-    scheme = parts.scheme.lower()
-    if scheme not in ("ws", "wss", "ws+unix", "wss+unix"):
-        raise ValueError(f"invalid scheme in {url!r}: use ws, wss, ws+unix or wss+unix")
-    secure = scheme.startswith("wss")
-    unix_path = (parts.netloc + parts.path) if scheme.endswith("+unix") else None
-    host = "localhost" if unix_path else parts.hostname
-    if not host:
-        raise ValueError(f"no host in {url!r}")
-    port = parts.port or (443 if secure else 80)
-    resource = "/" if unix_path else (parts.path or "/")
-    if parts.query:
-        resource += "?" + parts.query
-    handshake = ClientHandshake(
-        host,
-        port,
-        resource,
-        secure=secure,
-        origin=origin,
+    from ws4py.client._async_connect import open_websocket
+
+    return await open_websocket(
+        url,
+        handler_cls,
         protocols=protocols,
-        extensions=extensions if extensions is not None else _default_client_extensions(),
+        extensions=extensions,
         headers=headers,
         exclude_headers=exclude_headers,
+        origin=origin,
+        ssl_context=ssl_context,
+        open_timeout=open_timeout,
+        make_websocket=make_websocket,
+        proxy=proxy,
+        proxy_ssl_context=proxy_ssl_context,
+        max_redirects=max_redirects,
+        reconnect=reconnect,
     )
-    loop = asyncio.get_running_loop()
-    context = ssl_context or (ssl.create_default_context() if secure else None)
-    protocol_holder: list[_ClientProtocol] = []
-
-    def factory() -> _ClientProtocol:
-        proto = _ClientProtocol(handshake, handler_cls, make_websocket)
-        proto.handshake_timeout = open_timeout
-        protocol_holder.append(proto)
-        return proto
-
-    async def open_connection() -> WebSocket:
-        if unix_path:
-            await loop.create_unix_connection(
-                factory, unix_path, ssl=context, server_hostname=host if context else None
-            )
-        else:
-            await loop.create_connection(
-                factory, host, port, ssl=context, server_hostname=host if context else None
-            )
-        return await protocol_holder[-1].opened_future
-
-    return await asyncio.wait_for(open_connection(), open_timeout)
 
