@@ -1,11 +1,13 @@
 #!/usr/bin/env python3
 """Autobahn echo server written with ws4py's public API.
 
-usage: echo_server.py [--host 127.0.0.1] [--port 9010] [--mode manager|thread|asyncio]
+usage: echo_server.py [--host 127.0.0.1] [--port 9010] [--mode manager|thread|asyncio|gevent]
 
 ``manager``: the wsgiref server with upgraded connections on one
 WebSocketManager thread; ``thread``: one thread per websocket;
-``asyncio``: ws4py.async_websocket.serve.
+``asyncio``: ws4py.async_websocket.serve; ``gevent``: ws4py.server.geventserver
+(without monkey patching).  CherryPy is run with the shared tool's own
+``echo_server_ws4py.py --impl cherrypy``, the classic usage verbatim.
 Messages up to 64 MiB are accepted (Autobahn's 9.* cases send 16 MiB ones).
 Prints ``READY host:port`` once listening.
 """
@@ -42,12 +44,27 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=9010)
-    parser.add_argument("--mode", choices=["manager", "thread", "asyncio"], default="manager")
+    parser.add_argument(
+        "--mode", choices=["manager", "thread", "asyncio", "gevent"], default="manager"
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
     if args.mode == "asyncio":
         try:
             asyncio.run(serve_asyncio(args.host, args.port))
+        except KeyboardInterrupt:
+            pass
+        return 0
+    if args.mode == "gevent":
+        from ws4py.server.geventserver import WSGIServer
+        from ws4py.server.wsgiutils import WebSocketWSGIApplication
+
+        gevent_server = WSGIServer(
+            (args.host, args.port), WebSocketWSGIApplication(handler_cls=ConformanceEcho)
+        )
+        print(f"READY {args.host}:{args.port}", flush=True)
+        try:
+            gevent_server.serve_forever()
         except KeyboardInterrupt:
             pass
         return 0

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Runs the Autobahn testsuite against ws4py: the server in its three modes
-# (manager, thread-per-connection, asyncio) and both clients (threaded,
-# asyncio), then checks
+# Runs the Autobahn testsuite against ws4py: every server (wsgiref with a
+# manager, wsgiref with a thread per connection, asyncio, gevent, CherryPy)
+# and both clients (threaded, asyncio), then checks
 # that every case is strictly OK and stores the summaries in conformance/results/.
 #
 # usage: conformance/run.sh [PYTHON]     (PYTHON: an interpreter with ws4py installed)
@@ -29,11 +29,18 @@ server_pid=""
 cleanup() { [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null || true; }
 trap cleanup EXIT
 
-for mode in manager thread asyncio; do
+port_open() { "$py" -c 'import socket,sys; socket.create_connection(("127.0.0.1", int(sys.argv[1])), 1).close()' "$1" 2>/dev/null; }
+
+for mode in manager thread asyncio gevent cherrypy; do
     port=$(free_port)
-    "$py" "$here/echo_server.py" --port "$port" --mode "$mode" >"$out/server-$mode.log" 2>&1 &
+    if [ "$mode" = cherrypy ]; then
+        # The classic CherryPy usage, verbatim, from the shared tool.
+        "$py" "$tools/echo_server_ws4py.py" --impl cherrypy --port "$port" >"$out/server-$mode.log" 2>&1 &
+    else
+        "$py" "$here/echo_server.py" --port "$port" --mode "$mode" >"$out/server-$mode.log" 2>&1 &
+    fi
     server_pid=$!
-    for _ in $(seq 50); do grep -q READY "$out/server-$mode.log" 2>/dev/null && break; sleep 0.1; done
+    for _ in $(seq 100); do port_open "$port" && break; sleep 0.1; done
     PYTHON3="$py" AGENT="ws4py-server-$mode" "$tools/test-server.sh" "127.0.0.1:$port" "$cases" \
         "$out/server-$mode" >"$out/server-$mode.txt" 2>&1 || true
     kill "$server_pid" 2>/dev/null || true
