@@ -31,6 +31,7 @@ __all__ = [
     "TextMessage",
     "close_code_allowed",
     "parse_close_payload",
+    "received_message",
 ]
 
 
@@ -131,6 +132,25 @@ class BinaryMessage(Message):
     @property
     def is_text(self) -> bool:
         return False
+
+
+_new = object.__new__
+
+
+def received_message(opcode: int, payload: bytes) -> Message:
+    """A completed text or binary message around a received, already checked payload.
+
+    The parser's fast path: it runs once per received message, so it skips
+    ``__init__``'s type dispatch and copying.  It sets every attribute
+    :class:`Message` has; keep the two in step.
+    """
+    msg: Message = _new(TextMessage if opcode == OPCODE_TEXT else BinaryMessage)
+    msg.opcode = opcode
+    msg.encoding = "utf-8"
+    msg.data = payload
+    msg.completed = True
+    msg.rsv = 0
+    return msg
 
 
 def close_code_allowed(code: int) -> bool:

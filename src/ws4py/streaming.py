@@ -47,6 +47,7 @@ from ws4py.messaging import (
     PongControlMessage,
     TextMessage,
     parse_close_payload,
+    received_message,
 )
 from ws4py.utf8validator import UTF8_REJECT, _dfa_state
 
@@ -62,7 +63,9 @@ _Utf8Decoder = getincrementaldecoder("utf-8")
 class _PartialFrame:
     """A frame whose header is parsed and whose payload is still arriving."""
 
-    __slots__ = ("fin", "key", "offset", "opcode", "parts", "remaining", "rsv", "validate")
+    __slots__ = (
+        "fin", "key", "offset", "opcode", "parts", "remaining", "rsv", "validate", "whole",
+    )  # fmt: skip
 
     def __init__(
         self, opcode: int, fin: int, rsv: int, key: bytes | None, length: int, validate: bool
@@ -75,6 +78,8 @@ class _PartialFrame:
         self.offset = 0
         self.parts: list[bytes] = []
         self.validate = validate
+        #: A whole message in this one frame (FIN, no RSV, nothing in progress).
+        self.whole = False
 
 
 class Stream:
@@ -223,6 +228,9 @@ class Stream:
         pos = 0
         need = 2
         view = memoryview(src)
+        expect = 1 if self.expect_masking else 0
+        limit = self.max_message_size
+        append = events.append
         try:
             while True:
                 frame = self._frame
@@ -245,6 +253,14 @@ class Stream:
                         break
                     self._frame = None
                     payload = frame.parts[0] if len(frame.parts) == 1 else b"".join(frame.parts)
+                    if frame.whole:
+                        # Checked as it came: no Message to assemble, no
+                        # bytearray round trip (two extra copies of the payload).
+                        if frame.validate:
+                            self._check_text(b"", True)
+                            self._decoder = None
+                        append(received_message(frame.opcode, payload))
+                        continue
                     self._complete(
                         frame.opcode, frame.fin, frame.rsv, payload, frame.validate, events
                     )
@@ -269,6 +285,33 @@ class Stream:
                     length = UNPACK_16(src, pos + 2)[0]
                 elif length == 127:
                     length = UNPACK_64(src, pos + 2)[0]
+                start = pos + hlen
+                end = start + length
+                if (
+                    (b0 == 0x81 or b0 == 0x82)
+                    and end <= n
+                    and b1 >> 7 == expect
+                    and self._msg is None
+                    and (length <= limit if limit is not None else not length >> 63)
+                ):
+                    # The common case, a whole single-frame data message with
+                    # nothing fragmented in progress: b0 says FIN, no RSV and a
+                    # known opcode, so check_header and _start_data_frame have
+                    # nothing to refuse.
+                    if expect:
+                        payload = mask(view[start:end], src[start - 4 : start])
+                    else:
+                        payload = view[start:end].tobytes()
+                    pos = end
+                    if b0 == 0x81 and not payload.isascii():
+                        try:
+                            utf_8_decode(payload, "strict", True)
+                        except UnicodeDecodeError:
+                            raise TextFrameEncodingException(
+                                "text message is not valid UTF-8"
+                            ) from None
+                    append(received_message(b0 & 0x0F, payload))
+                    continue
                 opcode = b0 & 0x0F
                 rsv = b0 & 0x70
                 fin = b0 & 0x80
@@ -298,8 +341,13 @@ class Stream:
 
                 # The frame is split across reads: take its payload as it comes,
                 # checking text as it arrives (fail fast inside a frame too).
-                if opcode == OPCODE_TEXT and fin and not rsv:
-                    self._begin_message(opcode, rsv)
+                if fin and opcode and not rsv and not opcode & 0x8:
+                    frame = _PartialFrame(opcode, fin, rsv, key, length, opcode == OPCODE_TEXT)
+                    frame.whole = True
+                    self._decoder = _Utf8Decoder() if opcode == OPCODE_TEXT else None
+                    self._frame = frame
+                    pos = start
+                    continue
                 msg = self._msg
                 validate = (
                     not opcode & 0x8
@@ -324,6 +372,12 @@ class Stream:
         if opcode == 0:
             if self._msg is None:
                 raise ProtocolException("continuation frame with no message started")
+            if rsv and not self._msg.rsv:
+                # Extensions only see messages whose first frame has RSV bits:
+                # bits on a later frame would otherwise pass unread.
+                raise ProtocolException(
+                    "RSV bits on a continuation frame of a message whose first frame had none"
+                )
         elif self._msg is not None:
             raise ProtocolException("new data frame inside a fragmented message")
         limit = self.max_message_size
@@ -342,10 +396,11 @@ class Stream:
 
     def _single(self, opcode: int, payload: bytes) -> Message:
         if opcode == OPCODE_TEXT:
-            try:
-                utf_8_decode(payload, "strict", True)
-            except UnicodeDecodeError:
-                raise TextFrameEncodingException("text message is not valid UTF-8") from None
+            if not payload.isascii():
+                try:
+                    utf_8_decode(payload, "strict", True)
+                except UnicodeDecodeError:
+                    raise TextFrameEncodingException("text message is not valid UTF-8") from None
             msg: Message = TextMessage(payload)
         else:
             msg = BinaryMessage(payload)
@@ -354,6 +409,8 @@ class Stream:
 
     def _check_text(self, data: bytes, final: bool) -> None:
         decoder = self._decoder
+        if data.isascii() and not decoder.getstate()[0]:
+            return  # ASCII with nothing pending: valid, and nothing left pending
         try:
             decoder.decode(data, final)
         except UnicodeDecodeError:
@@ -416,6 +473,9 @@ class Stream:
             msg.extend(payload)
         if fin:
             msg.completed = True
+            # The payload is decoded: the RSV bits described the wire form, and
+            # a message forwarded (send(message), broadcast) must not carry them.
+            msg.rsv = 0
             if isinstance(msg.data, bytearray):
                 msg.data = bytes(msg.data)
             self._msg = None

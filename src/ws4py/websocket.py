@@ -42,6 +42,27 @@ logger = logging.getLogger("ws4py")
 DEFAULT_READING_SIZE = 65536
 
 
+def _sendall(sock: socket.socket, data: bytes, timeout: float | None) -> None:
+    """``sock.sendall(data)`` bounded by ``timeout`` seconds in all, not per call.
+
+    :meth:`WebSocket.run` gives the socket a short timeout to bound its reads;
+    ``sendall()`` would take it as a limit on the whole write and give up half
+    way through a frame when the peer is slow to read.  A timeout of one
+    ``send`` only means nothing could be written yet: try again (TLS included,
+    as OpenSSL expects, with the same bytes) until the overall deadline.
+    """
+    deadline = None if timeout is None else time.monotonic() + timeout
+    view = memoryview(data)
+    while view:
+        try:
+            sent = sock.send(view)
+        except TimeoutError:
+            if deadline is not None and time.monotonic() >= deadline:
+                raise
+            continue
+        view = view[sent:]
+
+
 class Heartbeat(threading.Thread):
     """Sends an unsolicited pong every ``frequency`` seconds (RFC 6455 5.5.3).
 
@@ -93,7 +114,8 @@ class WebSocket:
     ours is sent), ``keepalive_interval``/``keepalive_timeout`` (send a ping
     when the connection was idle that long; fail with 1011 when its pong does
     not come back in time), ``max_write_buffer`` (non-blocking mode: a peer
-    that does not read more than this is dropped).
+    that does not read more than this is dropped), ``write_timeout``
+    (blocking mode: a peer that reads nothing for this long is dropped).
     """
 
     max_message_size: int | None = DEFAULT_MAX_MESSAGE_SIZE
@@ -101,6 +123,8 @@ class WebSocket:
     keepalive_interval: float | None = None
     keepalive_timeout: float | None = None
     max_write_buffer: int = 4 * 1024 * 1024
+    #: Blocking mode: seconds a write may wait for a peer that does not read.
+    write_timeout: float | None = 60.0
     #: Whether this endpoint is the client side (it masks what it sends).
     is_client: bool = False
 
@@ -312,7 +336,21 @@ class WebSocket:
             raise ConnectionClosedError("the websocket's socket is closed")
         with self._write_lock:
             if not self._nonblocking:
-                sock.sendall(data)
+                try:
+                    _sendall(sock, data, self.write_timeout)
+                except TimeoutError:
+                    # Part of a frame may be out: the connection is unusable.
+                    logger.warning(
+                        "Dropping %s: its peer read nothing for %ss",
+                        format_addresses(self),
+                        self.write_timeout,
+                    )
+                    self.core.connection_lost()
+                    try:
+                        sock.shutdown(socket.SHUT_RDWR)
+                    except OSError:
+                        pass
+                    raise ConnectionClosedError("peer is not reading; write timed out") from None
                 return
             if not self._wbuf:
                 try:
