@@ -21,6 +21,12 @@ step "ruff"
 step "mypy --strict"
 .venv/bin/mypy || failed+=(mypy)
 
+step "browser for tests/test_browser.py (Debian's chromium)"
+scripts/install-browser.sh || failed+=(install-browser)
+
+step "proxies for tests/test_proxy.py (Debian's tinyproxy and microsocks)"
+scripts/install-proxies.sh || failed+=(install-proxies)
+
 for python in $(scripts/find-pythons.sh); do
     version="$("$python" -c 'import sys; print("%d.%d" % sys.version_info[:2])')"
     venv=".venv"

@@ -536,15 +536,24 @@ class WebSocket:
             if self._terminated_done:
                 return
             self._terminated_done = True
-        self.core.connection_lost()
+        core, sock = self.core, self.sock
+        core.connection_lost()
         try:
-            self.closed(self.core.close_code, self.core.close_reason)
+            self.closed(core.close_code, core.close_reason)
         except Exception:
             logger.exception("Error in closed() of %s", format_addresses(self))
         finally:
-            self.close_connection()
-            self.environ = None
-            self.stream.release()
+            if self.core is core:
+                self.close_connection()
+                self.environ = None
+                self.stream.release()
+            elif sock is not None:
+                # closed() connected again (the classic manual reconnect):
+                # end the old socket only, the new connection is live.
+                try:
+                    sock.close()
+                except OSError:
+                    pass
 
     def close_connection(self) -> None:
         """Shut down and close the socket.

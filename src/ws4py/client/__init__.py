@@ -17,10 +17,17 @@ import time
 from typing import Any
 from urllib.parse import urlsplit
 
+from ws4py.client.proxy import Proxy, open_tunnel, select_proxy, wrap_tls
+from ws4py.client.redirects import (
+    CREDENTIAL_HEADERS,
+    REDIRECT_STATUSES,
+    redirect_location,
+    same_origin,
+)
 from ws4py.connection import Connection
 from ws4py.exc import HandshakeError
-from ws4py.extensions import ClientExtensionFactory, Extension
-from ws4py.handshake import ClientHandshake, Headers, HeadReader, parse_response
+from ws4py.extensions import ClientExtensionFactory, Extension, default_client_extensions
+from ws4py.handshake import ClientHandshake, Headers, HeadReader, Response, parse_response
 from ws4py.websocket import WebSocket
 
 __all__ = ["WebSocketBaseClient", "make_ssl_context"]
@@ -59,12 +66,26 @@ class WebSocketBaseClient(WebSocket):
     """A websocket client for ``ws://``, ``wss://``, ``ws+unix://`` and ``wss+unix://`` URLs.
 
     ``protocols`` are the subprotocols offered; ``extensions`` are extension
-    factories (:class:`ws4py.extensions.ClientExtensionFactory`) to offer;
+    factories (:class:`ws4py.extensions.ClientExtensionFactory`) to offer,
+    by default permessage-deflate (``[]`` turns compression off; classic
+    extension names are kept in :attr:`extensions`, and
+    ``"permessage-deflate"`` offers the default factory);
     ``headers`` are extra request headers (a list of pairs) and
     ``exclude_headers`` names of headers not to send; ``ssl_options`` a dict
     of TLS options or an :class:`ssl.SSLContext` (verification is on by
     default).  :meth:`connect` may be called again after the connection
     ended: each call opens a new socket.
+
+    ``proxy`` is a proxy URL (``http://[user:pass@]host:port``, ``https://``,
+    ``socks4://``, ``socks4a://``, ``socks5://``, ``socks5h://``), None to
+    take it from the environment (``HTTP_PROXY`` for ``ws://``,
+    ``HTTPS_PROXY`` for ``wss://``, ``ALL_PROXY``, ``NO_PROXY``), or False
+    (or ``""``) for none; ``proxy_ssl_options`` verify an ``https://``
+    proxy (the system's CAs by default); see :mod:`ws4py.client.proxy`.
+    Redirects (301, 302, 303, 307, 308) are followed up to
+    ``max_redirects`` times (0: none), never from ``wss://`` to ``ws://``;
+    :attr:`final_url` is the URL finally connected to
+    (:mod:`ws4py.client.redirects`).
     """
 
     is_client = True
@@ -80,14 +101,32 @@ class WebSocketBaseClient(WebSocket):
         ssl_options: dict[str, Any] | ssl.SSLContext | None = None,
         headers: list[tuple[str, str]] | None = None,
         exclude_headers: list[str] | None = None,
+        *,
+        proxy: str | bool | None = None,
+        proxy_ssl_options: dict[str, Any] | ssl.SSLContext | None = None,
+        max_redirects: int = 5,
     ) -> None:
         self.url = url
+        #: The URL connected to, after redirects.
+        self.final_url = url
+        self.proxy = proxy
+        self.proxy_ssl_options = proxy_ssl_options
+        if max_redirects < 0:
+            raise ValueError("max_redirects must be >= 0")
+        self.max_redirects = max_redirects
+        #: The proxy of the current connection (None: direct).
+        self.proxy_used: Proxy | None = None
         self.ssl_options = ssl_options
         self.extra_headers: list[tuple[str, str]] = list(headers or [])
         self.exclude_headers: list[str] = list(exclude_headers or [])
-        self.offered_extensions: list[ClientExtensionFactory] = [
-            ext for ext in extensions or [] if isinstance(ext, ClientExtensionFactory)
-        ]
+        if extensions is None:
+            extensions = default_client_extensions()
+        self.offered_extensions: list[ClientExtensionFactory] = []
+        for ext in extensions:
+            if isinstance(ext, ClientExtensionFactory):
+                self.offered_extensions.append(ext)
+            elif ext == "permessage-deflate":
+                self.offered_extensions.extend(default_client_extensions())
         self.scheme, self.host, self.port, self.resource, self.unix_socket_path = self._parse_url(
             url
         )
@@ -99,7 +138,7 @@ class WebSocketBaseClient(WebSocket):
         super().__init__(
             self._new_socket(),
             protocols=protocols,
-            extensions=[ext for ext in extensions or [] if isinstance(ext, str)],
+            extensions=[ext for ext in extensions if isinstance(ext, str)],
             heartbeat_freq=heartbeat_freq,
         )
         self._handshake = self._new_handshake()
@@ -140,9 +179,23 @@ class WebSocketBaseClient(WebSocket):
             origin=self._origin(),
             protocols=self.protocols,
             extensions=self.offered_extensions,
-            headers=self.extra_headers,
+            headers=self._target_headers(),
             exclude_headers=self.exclude_headers,
         )
+
+    def _target_headers(self) -> list[tuple[str, str]]:
+        """Extra headers for the current target: credentials stay with the first origin."""
+        if same_origin(self.final_url, self.url):
+            return self.extra_headers
+        return [(n, v) for n, v in self.extra_headers if n.lower() not in CREDENTIAL_HEADERS]
+
+    def _set_target(self, url: str) -> None:
+        """Aim at ``url`` (the original URL, or a redirect's)."""
+        parsed = self._parse_url(url)
+        self.scheme, self.host, self.port, self.resource, self.unix_socket_path = parsed
+        self.secure = _SCHEMES[self.scheme][0]
+        self.final_url = url
+        self._handshake = self._new_handshake()
 
     def _origin(self) -> str | None:
         if any(name.lower() == "origin" for name, _ in self.extra_headers):
@@ -179,7 +232,11 @@ class WebSocketBaseClient(WebSocket):
     def _new_socket(self) -> socket.socket:
         if self.unix_socket_path:
             return socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        family = socket.getaddrinfo(self.host, self.port, 0, socket.SOCK_STREAM)[0][0]
+        try:
+            family = socket.getaddrinfo(self.host, self.port, 0, socket.SOCK_STREAM)[0][0]
+        except socket.gaierror:
+            # Not resolvable now: connect() resolves again and raises then.
+            family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
         return socket.socket(family, socket.SOCK_STREAM)
 
     def _open_tcp(self) -> socket.socket:
@@ -229,28 +286,28 @@ class WebSocketBaseClient(WebSocket):
             self._eof = False
             self._wbuf.clear()
             self.pending_input = b""
+            self._peer_address = self._local_address = None  # may differ (proxy, redirect)
         self._connected_once = True
-        sock = None
-        try:
-            sock = self._open_tcp()
-            if self.secure:
-                context = make_ssl_context(self.ssl_options)
-                sock = context.wrap_socket(sock, server_hostname=self.host)
-            self.sock = sock
-            sock.sendall(self._handshake.request_bytes())
-            reader = HeadReader(is_response=True)
-            while True:
-                data = sock.recv(4096)
-                if not data:
-                    raise HandshakeError("connection closed by the server during the handshake")
-                if reader.feed(data):
+        if self.final_url != self.url:
+            self._set_target(self.url)  # the last connect() was redirected: start over
+        hops = 0
+        while True:
+            sock, reader, response = self._exchange()
+            try:
+                if response.status in REDIRECT_STATUSES and self.max_redirects > 0:
+                    location = redirect_location(self.final_url, response, hops, self.max_redirects)
+                    logger.info("Redirect %d to %s", response.status, location)
+                else:
+                    result = self._handshake.process_response(response)
                     break
-            result = self._handshake.process_response(parse_response(reader.head))
-        except BaseException:
-            if sock is not None:
+            except BaseException:
                 sock.close()
-            self.core.connection_lost()
-            raise
+                self.core.connection_lost()
+                raise
+            sock.close()
+            self.sock = None
+            hops += 1
+            self._set_target(location)
         sock.settimeout(None)
         self.subprotocol = result.protocol
         self.response_headers = result.headers
@@ -261,12 +318,60 @@ class WebSocketBaseClient(WebSocket):
         self._last_seen = time.monotonic()
         self.handshake_ok()
 
+    def _exchange(self) -> tuple[socket.socket, HeadReader, Response]:
+        """Connect to the current target, send the request, read the response's head."""
+        sock = None
+        try:
+            sock = self._open_stream()
+            if self.secure:
+                sock = self._wrap_tls(sock)
+            self.sock = sock
+            sock.sendall(self._handshake.request_bytes())
+            reader = HeadReader(is_response=True)
+            while True:
+                data = sock.recv(4096)
+                if not data:
+                    raise HandshakeError("connection closed by the server during the handshake")
+                if reader.feed(data):
+                    break
+            return sock, reader, parse_response(reader.head)
+        except BaseException:
+            if sock is not None:
+                sock.close()
+            self.core.connection_lost()
+            raise
+
+    def _wrap_tls(self, sock: socket.socket) -> socket.socket:
+        """TLS with the server over a connected socket (other I/O flavours override it)."""
+        return wrap_tls(sock, make_ssl_context(self.ssl_options), self.host)
+
+    def _open_stream(self) -> socket.socket:
+        """A connected socket to the target: directly, or through its proxy."""
+        proxy = None
+        if not self.unix_socket_path:
+            proxy = select_proxy(self.proxy, self.secure, self.host, self.port)
+        self.proxy_used = proxy
+        if proxy is None:
+            return self._open_tcp()
+        if self.sock is not None:
+            self.sock.close()  # made for a direct connection
+            self.sock = None
+        proxy_context = None
+        if proxy.scheme == "https":
+            proxy_context = make_ssl_context(self.proxy_ssl_options)
+        return open_tunnel(
+            proxy, self.host, self.port, timeout=self.open_timeout, proxy_ssl_context=proxy_context
+        )
+
     def _set_extensions(self, extensions: list[Extension]) -> None:
+        # A reconnection replaces the previous connection's extension objects.
+        names = [ext for ext in self.extensions or [] if not isinstance(ext, Extension)]
+        if names or extensions or self.extensions:
+            self.extensions = [*names, *extensions]
         if extensions:
             self.core = Connection(
                 client=True, max_message_size=self.max_message_size, extensions=extensions
             )
-            self.extensions = [*(self.extensions or []), *extensions]
 
     def handshake_ok(self) -> None:
         """The handshake succeeded: by default, call :meth:`opened`."""

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from ws4py.client import WebSocketBaseClient
+from ws4py.client.reconnect import ReconnectPolicy, reconnect_policy
+from ws4py.exc import ConnectionClosedError, HandshakeError
+from ws4py.messaging import Message
 
-__all__ = ["WebSocketClient"]
+__all__ = ["ReconnectPolicy", "WebSocketClient"]
+
+logger = logging.getLogger("ws4py")
 
 
 class WebSocketClient(WebSocketBaseClient):
@@ -30,6 +37,19 @@ class WebSocketClient(WebSocketBaseClient):
 
     The reading thread is the only one that feeds the parser: frames that
     arrive together with the handshake response are handed to it too.
+
+    ``proxy``, ``proxy_ssl_options`` and ``max_redirects`` are those of
+    :class:`~ws4py.client.WebSocketBaseClient`.  ``reconnect=True`` (or a
+    :class:`~ws4py.client.reconnect.ReconnectPolicy`) reopens a connection
+    that ended abnormally (1001, 1006, 1011, 1012, 1013, 1014 by default;
+    not after a normal close, nor after :meth:`close`), with exponential
+    back-off and jitter, in the same reading thread: :meth:`closed` is
+    called for the connection that ended, :meth:`reconnecting` before each
+    wait, :meth:`opened` again once reconnected (:attr:`reconnects` counts
+    them), :meth:`reconnect_failed` when ``max_attempts`` attempts failed.
+    :meth:`run_forever` and :meth:`join` wait for the whole session.
+    :meth:`close` ends it, also during a back-off.  See
+    :mod:`ws4py.client.reconnect` for the rules.
     """
 
     def __init__(
@@ -41,6 +61,11 @@ class WebSocketClient(WebSocketBaseClient):
         ssl_options: Any = None,
         headers: list[tuple[str, str]] | None = None,
         exclude_headers: list[str] | None = None,
+        *,
+        proxy: str | bool | None = None,
+        proxy_ssl_options: Any = None,
+        max_redirects: int = 5,
+        reconnect: bool | ReconnectPolicy | None = False,
     ) -> None:
         super().__init__(
             url,
@@ -50,12 +75,27 @@ class WebSocketClient(WebSocketBaseClient):
             ssl_options=ssl_options,
             headers=headers,
             exclude_headers=exclude_headers,
+            proxy=proxy,
+            proxy_ssl_options=proxy_ssl_options,
+            max_redirects=max_redirects,
         )
+        #: When and how fast to reconnect (None: never).
+        self.reconnect_policy: ReconnectPolicy | None = reconnect_policy(reconnect)
+        #: Successful reconnections so far.
+        self.reconnects = 0
+        #: The error of the last failed reconnection attempt, if any.
+        self.reconnect_error: BaseException | None = None
+        self._stop_reconnecting = threading.Event()
+        self._between_connections = False
+        self._reconnect_in_progress = False
+        self._local = threading.local()  # .internal: a close() the library starts
         self._daemon = True
         self._th = self._new_thread()
 
     def _new_thread(self) -> threading.Thread:
-        return threading.Thread(target=self.run, name="WebSocketClient", daemon=self._daemon)
+        return threading.Thread(
+            target=self._run_session, name="WebSocketClient", daemon=self._daemon
+        )
 
     @property
     def daemon(self) -> bool:
@@ -75,6 +115,8 @@ class WebSocketClient(WebSocketBaseClient):
 
     def handshake_ok(self) -> None:
         """Start the reading thread, which calls :meth:`opened` first."""
+        if self._reconnect_in_progress and threading.current_thread() is self._th:
+            return  # an automatic reconnection: this very thread runs the new connection
         if self._th.is_alive() or self._th.ident is not None:
             self._th = self._new_thread()
         self._th.start()
@@ -88,3 +130,114 @@ class WebSocketClient(WebSocketBaseClient):
                 return False
             self._th.join(timeout=0.1 if remaining is None else min(remaining, 0.1))
         return True
+
+    # -- reconnection ------------------------------------------------------------------
+
+    def reconnecting(self, attempt: int, delay: float) -> None:
+        """Reconnection attempt ``attempt`` (from 1) starts in ``delay`` seconds."""
+
+    def reconnect_failed(self, error: BaseException | None) -> None:
+        """``max_attempts`` attempts failed, the last one with ``error``: giving up."""
+
+    def connect(self) -> None:
+        if threading.current_thread() is not self._th:
+            self._stop_reconnecting.clear()  # a new session
+        super().connect()
+
+    def close(self, code: int = 1000, reason: str = "") -> None:
+        """Start the closing handshake; also ends reconnection (see the class docstring)."""
+        if not getattr(self._local, "internal", False):
+            self._stop_reconnecting.set()
+            if self._between_connections:
+                return  # no connection to close; the reading thread stops
+        super().close(code, reason)
+
+    def check_deadlines(self, now: float | None = None) -> bool:
+        # A keepalive timeout's close(1011) is the library's, not the application's.
+        self._local.internal = True
+        try:
+            return super().check_deadlines(now)
+        finally:
+            self._local.internal = False
+
+    def _call_handler(self, handler: Any, event: Message | None) -> None:
+        def guarded(event: Message | None) -> None:
+            try:
+                handler(event)
+            except ConnectionClosedError:
+                raise
+            except Exception:
+                self._local.internal = True  # the close(1011) that follows is the library's
+                raise
+
+        try:
+            super()._call_handler(guarded, event)
+        finally:
+            self._local.internal = False
+
+    def _run_session(self) -> None:
+        """The reading thread: run the connection, and the next ones while reconnecting."""
+        while True:
+            self.run()
+            if self._th is not threading.current_thread():
+                return  # connect() was called again (from closed()?): a new thread runs it
+            self._between_connections = True
+            try:
+                reconnected = self._should_reconnect() and self._reconnect()
+            finally:
+                self._between_connections = False
+            if not reconnected:
+                return
+            if self._stop_reconnecting.is_set():
+                super().close()  # close() came while reconnecting: close the new connection
+
+    def _should_reconnect(self) -> bool:
+        policy = self.reconnect_policy
+        if policy is None or self._stop_reconnecting.is_set():
+            return False
+        code = self.core.close_code
+        if not policy.should_reconnect(code):
+            logger.debug("Not reconnecting %s after close code %s", self.url, code)
+            return False
+        return True
+
+    def _hook(self, hook: Callable[..., None], *args: Any) -> None:
+        try:
+            hook(*args)
+        except Exception:
+            logger.exception("Error in a reconnection hook of %s", self.url)
+
+    def _reconnect(self) -> bool:
+        """Back off and reconnect; True once connected, False to stop."""
+        policy = self.reconnect_policy
+        assert policy is not None
+        error: BaseException | None = None
+        attempt = 0
+        while not self._stop_reconnecting.is_set():
+            attempt += 1
+            if policy.max_attempts is not None and attempt > policy.max_attempts:
+                logger.warning("Giving up reconnecting to %s: %s", self.url, error)
+                self._hook(self.reconnect_failed, error)
+                return False
+            delay = policy.delay(attempt)
+            self._hook(self.reconnecting, attempt, delay)
+            if self._stop_reconnecting.wait(delay):
+                return False
+            self._reconnect_in_progress = True
+            try:
+                self.connect()
+            except (OSError, HandshakeError) as exc:
+                error = self.reconnect_error = exc
+                logger.info("Reconnection attempt %d to %s failed: %s", attempt, self.url, exc)
+                continue
+            except Exception as exc:
+                logger.exception("Reconnecting to %s failed for good", self.url)
+                self.reconnect_error = exc
+                self._hook(self.reconnect_failed, exc)
+                return False
+            finally:
+                self._reconnect_in_progress = False
+            self.reconnects += 1
+            logger.info("Reconnected to %s (attempt %d)", self.url, attempt)
+            return True
+        return False

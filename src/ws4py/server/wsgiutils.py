@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from ws4py.exc import HandshakeError
-from ws4py.extensions import ServerExtensionFactory
+from ws4py.extensions import ServerExtensionFactory, default_server_extensions
 from ws4py.handshake import SubprotocolSelector, validate_environ
 from ws4py.websocket import WebSocket
 
@@ -35,8 +35,11 @@ class WebSocketWSGIApplication:
     ``protocols`` are the subprotocols this server speaks (one is selected
     from the client's offer, in the client's order of preference, unless
     :meth:`select_subprotocol` is overridden); ``extensions`` are
-    :class:`ws4py.extensions.ServerExtensionFactory` objects;
-    ``allowed_origins`` restricts the ``Origin`` header (403 otherwise).
+    :class:`ws4py.extensions.ServerExtensionFactory` objects, by default
+    permessage-deflate (``[]`` turns compression off; classic extension
+    names are accepted: ``"permessage-deflate"`` means the default factory,
+    other names are ignored); ``allowed_origins`` restricts the ``Origin``
+    header (403 otherwise).
     """
 
     def __init__(
@@ -47,7 +50,7 @@ class WebSocketWSGIApplication:
         allowed_origins: list[str] | None = None,
     ) -> None:
         self.protocols = protocols
-        self.extensions = list(extensions or [])
+        self.extensions = list(default_server_extensions() if extensions is None else extensions)
         self.handler_cls = handler_cls
         self.allowed_origins = allowed_origins
 
@@ -66,7 +69,12 @@ class WebSocketWSGIApplication:
         return websocket
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> list[bytes]:
-        factories = [ext for ext in self.extensions if isinstance(ext, ServerExtensionFactory)]
+        factories: list[ServerExtensionFactory] = []
+        for ext in self.extensions:
+            if isinstance(ext, ServerExtensionFactory):
+                factories.append(ext)
+            elif ext == "permessage-deflate":
+                factories.extend(default_server_extensions())
         try:
             result = validate_environ(
                 environ,
