@@ -675,7 +675,7 @@ class Impatient(Recorder):
 
 def test_write_timeout_drops_a_peer_that_never_reads(endpoints: Endpoints) -> None:
     """Blocking mode: a write waits for a slow reader, but not for ever."""
-    ws, peer = endpoints.server(Impatient)
+    ws, _peer = endpoints.server(Impatient)
     assert ws.next_event() == ("opened",)
     started = time.monotonic()
     with pytest.raises(ConnectionClosedError, match="not reading"):
