@@ -1,6 +1,6 @@
 # `make run`: the chat demo (http://127.0.0.1:9000/).  `make test`: every test (lint, 4 CPythons,
 # pure-Python path, Autobahn).  Both set up what they need on first use.
-PYTHON ?= $(shell scripts/find-pythons.sh | grep -m1 '3\.11' || scripts/find-pythons.sh | head -n1)
+PYTHON ?= $(shell scripts/find-pythons.sh --main)
 HOST ?= 127.0.0.1
 PORT ?= 9000
 

@@ -8,7 +8,8 @@
 set -uo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
-main_python="${PYTHON:-$(scripts/find-pythons.sh | grep -m1 '3\.11' || scripts/find-pythons.sh | head -n1)}"
+pythons="$(scripts/find-pythons.sh)"
+main_python="${PYTHON:-$(scripts/find-pythons.sh --main)}"
 [ -n "$main_python" ] || { echo "no CPython 3.10-3.13 found" >&2; exit 3; }
 failed=()
 step() { echo; echo "=== $*"; }
@@ -27,7 +28,7 @@ scripts/install-browser.sh || failed+=(install-browser)
 step "proxies for tests/test_proxy.py (Debian's tinyproxy and microsocks)"
 scripts/install-proxies.sh || failed+=(install-proxies)
 
-for python in $(scripts/find-pythons.sh); do
+for python in $pythons; do
     version="$("$python" -c 'import sys; print("%d.%d" % sys.version_info[:2])')"
     venv=".venv"
     [ "$python" = "$main_python" ] || venv=".venv-$version"
