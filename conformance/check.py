@@ -5,7 +5,7 @@ usage: check.py REPORT_DIR [--allow-unimplemented GROUPS]
 
 Accepted besides OK: INFORMATIONAL for the cases Autobahn itself always
 reports as informational (7.1.6, 7.13.1, 7.13.2), and UNIMPLEMENTED for the
-groups named with --allow-unimplemented (e.g. "12,13" before compression).
+groups named with --allow-unimplemented (none by default).
 NON-STRICT, FAILED, a bad close behaviour or a missing case fail.
 Exit status 0 when strict, 1 otherwise; prints one line per problem and a
 one-line summary.
