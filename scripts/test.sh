@@ -28,6 +28,9 @@ scripts/install-browser.sh || failed+=(install-browser)
 step "proxies for tests/test_proxy.py (Debian's tinyproxy and microsocks)"
 scripts/install-proxies.sh || failed+=(install-proxies)
 
+step "redis for tests/test_broadcast.py and tests/test_cluster.py (Debian's redis-server)"
+scripts/install-redis.sh || failed+=(install-redis)
+
 for python in $pythons; do
     version="$("$python" -c 'import sys; print("%d.%d" % sys.version_info[:2])')"
     venv=".venv"

@@ -385,6 +385,39 @@ def test_broadcast(manager: WebSocketManager, sockets: Sockets) -> None:
     assert data[0] == 0x81 and data[1] & 0x80  # masked, as a client must
 
 
+def test_broadcast_during_another_opened_is_not_missed(
+    manager: WebSocketManager, sockets: Sockets
+) -> None:
+    """A websocket being added receives broadcasts made while its opened() runs.
+
+    Here A's opened() is still running (in the thread adding it) when B is
+    added from another thread and broadcasts from its own opened(): A must
+    get B's broadcast (it used to be left out until its opened() returned).
+    """
+    a_opened, b_broadcast = threading.Event(), threading.Event()
+
+    class Slow(Recorder):
+        def opened(self) -> None:
+            a_opened.set()
+            assert b_broadcast.wait(WAIT)
+
+    class Announcer(Recorder):
+        def opened(self) -> None:
+            manager.broadcast("B joined")
+            b_broadcast.set()
+
+    a_sock, a_peer_sock = sockets.pair()
+    b_sock, _ = sockets.pair()
+    slow = Slow(a_sock)
+    adding_a = threading.Thread(target=manager.add, args=(slow,), daemon=True)
+    adding_a.start()
+    assert a_opened.wait(WAIT)
+    manager.add(Announcer(b_sock))
+    adding_a.join(WAIT)
+    assert Peer(a_peer_sock).recv_frame() == (TEXT, b"B joined")
+    assert slow in manager
+
+
 def test_broadcast_skips_failing_websockets(manager: WebSocketManager, sockets: Sockets) -> None:
     ws1, peer1 = managed(manager, sockets, Recorder)
     _, peer2 = managed(manager, sockets, Recorder)

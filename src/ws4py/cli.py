@@ -4,7 +4,11 @@
     an echo server; logs each connection (opened, closed with its code).
 ``chat``
     a chat room: a page at ``/`` and its websocket at ``/ws`` on one port
-    (:mod:`ws4py.demo.chat`).
+    (:mod:`ws4py.demo.chat`).  ``--redis URL`` shares the room with every
+    chat server on that Redis; ``--workers N`` runs N processes on the port
+    (``SO_REUSEPORT``), which needs ``--redis`` (refused without it: each
+    process has its own members, only Redis connects them);
+    ``--redis-streams`` uses Redis Streams (replay after a disconnection).
 ``connect URL``
     an interactive client: each line typed (or piped) is sent as text; what
     arrives is printed with a timestamp; ``/help`` lists the commands.
@@ -29,6 +33,7 @@ import signal
 import ssl
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from typing import Any, TextIO
 
@@ -197,25 +202,133 @@ def _run_echo(args: argparse.Namespace) -> int:
     return _serve(server)
 
 
+def _chat_backend(args: argparse.Namespace) -> Any:
+    """The chat's Redis backend, connected; _StartError when Redis cannot be reached."""
+    try:
+        from ws4py.broadcast.redis import RedisBackend, RedisStreamBackend
+    except ImportError as exc:
+        raise _StartError(f"--redis: {exc}") from None
+    from ws4py.broadcast import BroadcastError
+
+    cls = RedisStreamBackend if args.redis_streams else RedisBackend
+    try:
+        backend = cls(args.redis, channel_prefix=args.redis_prefix)
+    except BroadcastError as exc:
+        raise _UsageError(f"--redis: {exc}") from None
+    deadline = time.monotonic() + 5.0
+    while not backend.wait_connected(timeout=0.05):
+        # Refused three times in a row, or no answer in 5 s: not there.
+        if backend.failed_attempts < 3 and time.monotonic() < deadline:
+            continue
+        error = backend.last_error
+        backend.close()
+        raise _StartError(f"cannot reach Redis at {backend.safe_url}: {error}")
+    return backend
+
+
+def _announce_chat(args: argparse.Namespace, port: int, detail: str = "") -> None:
+    secure = bool(args.certfile)
+    address = f"{_browse_host(args.host)}:{port}"
+    url = f"{'https' if secure else 'http'}://{address}/"
+    ws_url = f"{'wss' if secure else 'ws'}://{address}/ws"
+    print(f"ws4py chat on {url} (websocket: {ws_url}{detail}; Ctrl+C to stop)", flush=True)
+    print(f"Open {url} in a browser (add ?nick=NAME to choose a nickname)", flush=True)
+
+
 def _run_chat(args: argparse.Namespace) -> int:
     from ws4py.demo.chat import make_chat_server
 
     ssl_context = _server_ssl_context(args)
+    if args.workers < 1:
+        raise _UsageError("--workers must be at least 1")
+    if args.workers > 1:
+        if not args.redis:
+            raise _UsageError(
+                f"--workers {args.workers} needs --redis URL: each worker process has its "
+                "own members, and only Redis pub/sub carries the chat between them "
+                "(e.g. --redis redis://127.0.0.1:6379/0)"
+            )
+        return _run_chat_workers(args, ssl_context)
     _check_port_free(args.host, args.port)
-    server = make_chat_server(
-        args.host,
-        args.port,
-        ssl_context=ssl_context,
-        allowed_origins=args.allowed_origins,
-        **_compression_options(args),
+    backend = _chat_backend(args) if args.redis else None
+    try:
+        server = make_chat_server(
+            args.host,
+            args.port,
+            ssl_context=ssl_context,
+            allowed_origins=args.allowed_origins,
+            backend=backend,
+            **_compression_options(args),
+        )
+        detail = f"; shared through Redis at {backend.safe_url}" if backend else ""
+        _announce_chat(args, server.server_address[1], detail)
+        return _serve(server)
+    finally:
+        if backend is not None:
+            backend.close()
+
+
+def _run_chat_workers(args: argparse.Namespace, ssl_context: ssl.SSLContext | None) -> int:
+    import os
+
+    from ws4py.broadcast.workers import (
+        WorkerStartError,
+        reserve_port,
+        reuse_port_supported,
+        serve_workers,
     )
-    secure = bool(args.certfile)
-    address = f"{_browse_host(args.host)}:{server.server_address[1]}"
-    url = f"{'https' if secure else 'http'}://{address}/"
-    ws_url = f"{'wss' if secure else 'ws'}://{address}/ws"
-    print(f"ws4py chat on {url} (websocket: {ws_url}; Ctrl+C to stop)", flush=True)
-    print(f"Open {url} in a browser (add ?nick=NAME to choose a nickname)", flush=True)
-    return _serve(server)
+    from ws4py.demo.chat import make_chat_server
+
+    if not reuse_port_supported():
+        raise _UsageError("--workers needs SO_REUSEPORT and fork (Linux, BSD)")
+    _check_port_free(args.host, args.port)
+    _chat_backend(args).close()  # Redis is reachable: fail here, not in every worker
+    reservation = reserve_port(args.host, args.port)
+    port = reservation.getsockname()[1]
+
+    def worker(index: int, ready: Callable[[], None]) -> int:
+        reservation.close()  # the worker's copy
+        try:
+            backend = _chat_backend(args)
+        except (_StartError, _UsageError) as exc:
+            print(f"ws4py chat: worker {index}: {exc}", file=sys.stderr, flush=True)
+            return 1
+        try:
+            server = make_chat_server(
+                args.host,
+                port,
+                ssl_context=ssl_context,
+                allowed_origins=args.allowed_origins,
+                backend=backend,
+                reuse_port=True,
+                **_compression_options(args),
+            )
+            logger.info("Chat worker %d (pid %d) serving on port %d", index, os.getpid(), port)
+            ready()
+            return _serve(server)
+        finally:
+            backend.close()
+
+    def announce(pids: list[int]) -> None:
+        redis = _safe_redis_url(args.redis)
+        detail = (
+            f"; {len(pids)} worker processes ({', '.join(map(str, pids))}) sharing the port, "
+            f"the chat through Redis at {redis}"
+        )
+        _announce_chat(args, port, detail)
+
+    try:
+        return serve_workers(args.workers, worker, on_ready=announce)
+    except WorkerStartError as exc:
+        raise _StartError(f"{exc} (see above)") from None
+    finally:
+        reservation.close()
+
+
+def _safe_redis_url(url: str) -> str:
+    from ws4py.broadcast.redis import redact_url
+
+    return redact_url(url)
 
 
 # -- the client ------------------------------------------------------------------
@@ -698,6 +811,31 @@ def build_parser() -> argparse.ArgumentParser:
         "events are JSON {type: message|join|leave, nick, text, ts}.",
     )
     _add_server_options(chat, 9000)
+    chat.add_argument(
+        "--redis",
+        metavar="URL",
+        help="share the chat with every server on this Redis (pub/sub), "
+        "e.g. redis://127.0.0.1:6379/0 (needs the redis client: pip install 'ws4py[redis]')",
+    )
+    chat.add_argument(
+        "--redis-prefix",
+        default="ws4py:chat:",
+        metavar="PREFIX",
+        help="Redis channel prefix: servers with the same one share the chat (%(default)s)",
+    )
+    chat.add_argument(
+        "--redis-streams",
+        action="store_true",
+        help="through Redis Streams instead of pub/sub: a server whose Redis connection "
+        "drops gets what it missed once connected again",
+    )
+    chat.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        metavar="N",
+        help="run N server processes on the port (SO_REUSEPORT; needs --redis) (%(default)s)",
+    )
     chat.set_defaults(func=_run_chat)
 
     connect = sub.add_parser(

@@ -7,21 +7,43 @@ once waits in a bounded per-connection buffer that the manager flushes when
 the socket is writable, so one slow or stalled peer never stalls the others
 (a peer whose buffer exceeds ``WebSocket.max_write_buffer`` is dropped).
 
+Broadcasting: :meth:`WebSocketManager.broadcast` sends to this manager's
+websockets, now (classic).  :meth:`WebSocketManager.publish` goes through the
+manager's broadcast *backend* (:mod:`ws4py.broadcast`): in-process by default
+(:class:`ws4py.broadcast.LocalBackend`), or every process of a cluster with
+:class:`ws4py.broadcast.redis.RedisBackend`; with ``group=`` it reaches only
+the members of a group (:meth:`~WebSocketManager.join_group`,
+:meth:`~WebSocketManager.leave_group`; a websocket leaves its groups when it
+is removed).  What the backend delivers is queued for the manager's thread,
+which writes it to its websockets (each frame built once).
+
 The poller is epoll where it exists (Linux), else kqueue (BSD, macOS), else
 select (everywhere, but limited to FD_SETSIZE descriptors).
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
+import os
 import select
 import socket
 import threading
 import time
-from collections.abc import Iterator
+import weakref
+from collections import deque
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from ws4py import format_addresses
+from ws4py.broadcast import (
+    ALL_CHANNEL,
+    Backend,
+    LocalBackend,
+    decode_message,
+    encode_message,
+    group_channel,
+)
 from ws4py.exc import ConnectionClosedError
 from ws4py.messaging import BinaryMessage, Message, TextMessage
 from ws4py.websocket import WebSocket
@@ -205,17 +227,35 @@ def default_poller(timeout: float = 0.1) -> SelectPoller | EPollPoller | KQueueP
     return SelectPoller(timeout)
 
 
+_tokens = itertools.count(1)
+
+
+def _as_message(message: Any, binary: bool) -> Message:
+    if isinstance(message, Message):
+        return message
+    if isinstance(message, str) and not binary:
+        return TextMessage(message)
+    return BinaryMessage(message.encode("utf-8") if isinstance(message, str) else message)
+
+
 class WebSocketManager(threading.Thread):
     """An event-based manager of websockets, running in its own thread.
 
     ``add`` a websocket whose handshake is done; the manager reads it when
     its socket is readable and terminates it when its connection ends.
+
+    ``backend`` (a :class:`ws4py.broadcast.Backend`; a new
+    :class:`~ws4py.broadcast.LocalBackend` by default) carries what
+    :meth:`publish` sends; the manager does not close it.
     """
 
     #: Seconds between sweeps of close and keepalive deadlines.
     sweep_interval = 0.25
+    #: Messages from the backend waiting for the manager's thread; beyond
+    #: this, new ones are dropped (counted in :attr:`dropped_deliveries`).
+    max_pending_deliveries = 100_000
 
-    def __init__(self, poller: Any = None) -> None:
+    def __init__(self, poller: Any = None, backend: Backend | None = None) -> None:
         super().__init__(name="WebSocketManager", daemon=True)
         self.lock = threading.Lock()
         self.websockets: dict[int, WebSocket] = {}
@@ -227,6 +267,18 @@ class WebSocketManager(threading.Thread):
         self.poller.register(self._wake_r.fileno())
         self._pending_writes: set[WebSocket] = set()
         self._next_sweep = 0.0
+        #: This manager's id in published messages (``exclude=`` works by it).
+        self.id = os.urandom(8)
+        self._groups_lock = threading.Lock()
+        self._groups: dict[str, set[WebSocket]] = {}
+        self._memberships: dict[WebSocket, set[str]] = {}
+        self._tokens: weakref.WeakKeyDictionary[WebSocket, int] = weakref.WeakKeyDictionary()
+        self._inbox: deque[tuple[str, bytes]] = deque()
+        self._inbox_lock = threading.Lock()
+        #: Backend messages dropped because the manager's thread fell too far behind.
+        self.dropped_deliveries = 0
+        self._backend: Backend = backend if backend is not None else LocalBackend()
+        self._backend.subscribe(ALL_CHANNEL, self._on_backend_message)
 
     # -- classic API -------------------------------------------------------------
 
@@ -247,20 +299,32 @@ class WebSocketManager(threading.Thread):
             return False
 
     def add(self, websocket: WebSocket) -> None:
-        """Manage ``websocket``: call its :meth:`opened`, then read it when readable."""
-        logger.info("Managing websocket %s", format_addresses(websocket))
-        websocket.fire_opened()
-        if not websocket.process_pending() or websocket.sock is None:
-            websocket.terminate()
-            return
+        """Manage ``websocket``: call its :meth:`opened`, then read it when readable.
+
+        It is one of the managed websockets (broadcasts reach it) from the
+        start, before :meth:`opened` runs: a broadcast made meanwhile by
+        another thread is never missed.  Its socket is polled once
+        :meth:`opened` and any bytes that came with the handshake were handled.
+        """
         sock = websocket.sock
-        sock.setblocking(False)
-        websocket._nonblocking = True
-        websocket._on_pending_write = self._want_write
+        if sock is None:
+            return
+        logger.info("Managing websocket %s", format_addresses(websocket))
         fd = sock.fileno()
         with self.lock:
             self.websockets[fd] = websocket
-            self.poller.register(fd)
+        websocket.fire_opened()
+        if not websocket.process_pending() or websocket.sock is None:
+            self._finish(websocket)
+            return
+        with websocket._write_lock:
+            # No other thread is half way through a blocking write now.
+            sock.setblocking(False)
+            websocket._nonblocking = True
+        websocket._on_pending_write = self._want_write
+        with self.lock:
+            if self.websockets.get(fd) is websocket:
+                self.poller.register(fd)
         if websocket.pending_write:
             self._want_write(websocket)
         self._wake()
@@ -275,6 +339,7 @@ class WebSocketManager(threading.Thread):
             del self.websockets[fd]
             self.poller.unregister(fd)
             self._pending_writes.discard(websocket)
+        self._leave_all(websocket)
         websocket._on_pending_write = None
         if sock is not None:
             logger.info("Removing websocket %s", format_addresses(websocket))
@@ -307,6 +372,7 @@ class WebSocketManager(threading.Thread):
                     self._sweep(now)
         finally:
             self.running = False
+            self._detach_backend(self._backend)
             self.poller.release()
             self._wake_r.close()
             self._wake_w.close()
@@ -319,27 +385,216 @@ class WebSocketManager(threading.Thread):
             except (OSError, ConnectionClosedError, ValueError) as exc:
                 logger.debug("close_all: %s on %s", exc, format_addresses(ws))
 
-    def broadcast(self, message: Any, binary: bool = False) -> None:
+    def broadcast(self, message: Any, binary: bool = False, group: str | None = None) -> None:
         """Send ``message`` to every managed websocket, now; failures are skipped.
 
-        The frame is built once and reused for every connection that takes
-        it as is (server side, no extension transforming the payload).
+        The classic, local broadcast: this manager's websockets only (with
+        ``group``, its members here); :meth:`publish` reaches other
+        processes.  The frame is built once and reused for every connection
+        that takes it as is (server side, no extension transforming the payload).
         """
-        if isinstance(message, Message):
-            msg = message
-        elif isinstance(message, str) and not binary:
-            msg = TextMessage(message)
+        targets = self if group is None else self.members(group)
+        self._send_to(targets, [_as_message(message, binary)])
+
+    # -- groups and the broadcast backend ------------------------------------------------
+
+    @property
+    def backend(self) -> Backend:
+        """The broadcast backend :meth:`publish` goes through."""
+        return self._backend
+
+    def set_backend(self, backend: Backend) -> None:
+        """Publish and receive through ``backend`` from now on (groups are kept).
+
+        The previous backend is left, not closed.
+        """
+        with self._groups_lock:
+            old, self._backend = self._backend, backend
+            if old is backend:
+                return
+            channels = [ALL_CHANNEL, *(group_channel(group) for group in self._groups)]
+            for channel in channels:
+                backend.subscribe(channel, self._on_backend_message)
+            for channel in channels:
+                old.unsubscribe(channel, self._on_backend_message)
+
+    def publish(
+        self,
+        message: Any,
+        group: str | None = None,
+        binary: bool = False,
+        exclude: WebSocket | None = None,
+    ) -> None:
+        """Send ``message`` through the backend: cluster-wide with a Redis backend.
+
+        Without ``group``, to every websocket of every manager on the
+        backend; with it, to the members of ``group`` everywhere.
+        ``exclude`` (a websocket of this manager) does not receive it.
+        ``message`` is a ``str`` (text, unless ``binary``), bytes-like
+        (binary) or a text or binary :class:`Message`.
+
+        Delivery is asynchronous: the manager's thread writes what the
+        backend hands back, also here (so a :meth:`broadcast` made after a
+        ``publish`` may arrive first).  Raises
+        :class:`ws4py.broadcast.BackendUnavailableError` when the backend
+        cannot take it (Redis down): nothing is queued.
+        """
+        origin = None
+        if exclude is not None:
+            origin = (self.id, self._token(exclude))
+        payload = encode_message(_as_message(message, binary), origin)
+        channel = ALL_CHANNEL if group is None else group_channel(group)
+        self._backend.publish(channel, payload)
+
+    def join_group(self, websocket: WebSocket, group: str) -> None:
+        """Make ``websocket`` a member of ``group`` (it may be called from ``opened()``).
+
+        (Not ``join``: the manager is a thread, whose ``join()`` waits for it.)
+
+        The first local member subscribes this manager to the group's
+        channel; messages published to the group from then on reach it.
+        """
+        channel = group_channel(group)
+        with self._groups_lock:
+            members = self._groups.setdefault(group, set())
+            first = not members
+            members.add(websocket)
+            self._memberships.setdefault(websocket, set()).add(group)
+            if first:
+                self._backend.subscribe(channel, self._on_backend_message)
+
+    def leave_group(self, websocket: WebSocket, group: str) -> None:
+        """``websocket`` is no longer a member of ``group`` (nothing if it was not)."""
+        with self._groups_lock:
+            self._leave(websocket, group)
+
+    def groups_of(self, websocket: WebSocket) -> frozenset[str]:
+        """The groups ``websocket`` is a member of."""
+        with self._groups_lock:
+            return frozenset(self._memberships.get(websocket, ()))
+
+    def members(self, group: str) -> list[WebSocket]:
+        """The websockets of this manager that are members of ``group``."""
+        with self._groups_lock:
+            return list(self._groups.get(group, ()))
+
+    def _leave(self, websocket: WebSocket, group: str) -> None:
+        members = self._groups.get(group)
+        if members is None or websocket not in members:
+            return
+        members.discard(websocket)
+        joined = self._memberships.get(websocket)
+        if joined is not None:
+            joined.discard(group)
+            if not joined:
+                del self._memberships[websocket]
+        if not members:
+            del self._groups[group]
+            self._backend.unsubscribe(group_channel(group), self._on_backend_message)
+
+    def _leave_all(self, websocket: WebSocket) -> None:
+        with self._groups_lock:
+            for group in list(self._memberships.get(websocket, ())):
+                self._leave(websocket, group)
+
+    def _detach_backend(self, backend: Backend) -> None:
+        with self._groups_lock:
+            channels = [ALL_CHANNEL, *(group_channel(group) for group in self._groups)]
+        for channel in channels:
+            backend.unsubscribe(channel, self._on_backend_message)
+
+    def _token(self, websocket: WebSocket) -> int:
+        token = self._tokens.get(websocket)
+        if token is None:
+            token = self._tokens.setdefault(websocket, next(_tokens))
+        return token
+
+    def _on_backend_message(self, channel: str, payload: bytes) -> None:
+        """The backend's callback (any thread): queue for the manager's thread."""
+        with self._inbox_lock:
+            if len(self._inbox) >= self.max_pending_deliveries:
+                self.dropped_deliveries += 1
+                if self.dropped_deliveries in (1, 10, 100) or not self.dropped_deliveries % 1000:
+                    logger.warning(
+                        "Manager behind: %d broadcast message(s) dropped so far",
+                        self.dropped_deliveries,
+                    )
+                return
+            self._inbox.append((channel, payload))
+            wake = len(self._inbox) == 1
+        if wake:
+            self._wake()
+
+    def _deliver_pending(self) -> None:
+        """In the manager's thread: write what the backend delivered, in order."""
+        with self._inbox_lock:
+            if not self._inbox:
+                return
+            items = list(self._inbox)
+            self._inbox.clear()
+        # Consecutive messages for the same recipients go out together: one
+        # write per websocket for the whole run.
+        run: list[Message] = []
+        run_channel: str | None = None
+        for channel, payload in items:
+            try:
+                message, origin = decode_message(payload)
+            except ValueError as exc:
+                logger.debug("Ignoring a broadcast payload on %r: %s", channel, exc)
+                continue
+            if origin is not None:
+                if run:
+                    self._send_to(self._recipients(run_channel), run)
+                    run, run_channel = [], None
+                self._send_to(self._recipients(channel, origin), [message])
+                continue
+            if run and channel != run_channel:
+                self._send_to(self._recipients(run_channel), run)
+                run = []
+            run_channel = channel
+            run.append(message)
+        if run:
+            self._send_to(self._recipients(run_channel), run)
+
+    def _recipients(
+        self, channel: str | None, origin: tuple[bytes, int] | None = None
+    ) -> list[WebSocket]:
+        if channel == ALL_CHANNEL:
+            with self.lock:
+                targets = list(self.websockets.values())
         else:
-            msg = BinaryMessage(message.encode("utf-8") if isinstance(message, str) else message)
-        frame: bytes | None = None
-        for ws in self:
+            group = (channel or "").partition("group:")[2]
+            with self._groups_lock:
+                members = list(self._groups.get(group, ()))
+            # Members not managed (yet, or any more) are skipped: only managed
+            # sockets write without blocking.
+            targets = []
+            with self.lock:
+                managed = self.websockets
+                for ws in members:
+                    sock = ws.sock
+                    try:
+                        if sock is not None and managed.get(sock.fileno()) is ws:
+                            targets.append(ws)
+                    except (OSError, ValueError):
+                        pass
+        if origin is not None and origin[0] == self.id:
+            token = origin[1]
+            targets = [ws for ws in targets if self._tokens.get(ws) != token]
+        return targets
+
+    def _send_to(self, targets: Iterable[WebSocket], messages: list[Message]) -> None:
+        """Send ``messages`` in order to each target; failures are skipped."""
+        frames: bytes | None = None
+        for ws in targets:
             try:
                 if ws.core.extensions or ws.stream.always_mask:
-                    ws.send(msg)
+                    for message in messages:
+                        ws.send(message)
                     continue
-                if frame is None:
-                    frame = msg.single()
-                ws.send_frame(frame)
+                if frames is None:
+                    frames = b"".join(message.single() for message in messages)
+                ws.send_frame(frames)
             except Exception as exc:
                 logger.debug("broadcast: %s on %s", exc, format_addresses(ws))
 
@@ -357,6 +612,7 @@ class WebSocketManager(threading.Thread):
                 pass
         except (BlockingIOError, OSError):
             pass
+        self._deliver_pending()
         with self.lock:
             pending, self._pending_writes = self._pending_writes, set()
         for ws in pending:

@@ -6,16 +6,27 @@
     server = make_chat_server("127.0.0.1", 9000)   # http://127.0.0.1:9000/
     server.serve_forever()
 
-or ``python -m ws4py chat``.  Each websocket is a member of the room, named
+or ``python -m ws4py chat``.  Each websocket is a member of a room, named
 by the ``nick`` query parameter of its URL (``/ws?nick=ann``; a missing or
-empty nick becomes ``guest-1234``).  A member sends text, either plain or as
-``{"type": "message", "text": "..."}``; the server broadcasts JSON events to
-every member through the server's :class:`ws4py.manager.WebSocketManager`::
+empty nick becomes ``guest-1234``); ``room`` chooses the room (``lobby`` by
+default; the page always uses the lobby).  A member sends text, either plain
+or as ``{"type": "message", "text": "..."}``; the server publishes JSON
+events to every member of the room through the server's
+:class:`ws4py.manager.WebSocketManager` (a group per room)::
 
     {"type": "message" | "join" | "leave", "nick": "ann", "text": "...", "ts": 1700000000000}
 
 ``ts`` is the server's time in milliseconds since the epoch; ``text`` is
-empty for join and leave notices.  Pages of other sites are refused (403):
+empty for join and leave notices.  A newcomer's own join notice comes first.
+
+Across processes: give :func:`make_chat_server` a
+:class:`ws4py.broadcast.redis.RedisBackend` (``python -m ws4py chat --redis
+URL``, with ``--workers N`` for N processes on one port): members connected
+to any process sharing the Redis see the same room.  When the backend
+cannot publish (Redis down), the sender of a message gets
+``{"type": "error", "nick": "", "text": "message not delivered: ...", "ts": ...}``
+and nobody else sees it.  Every HTTP answer, the websocket's 101 included,
+carries ``X-Chat-Worker: <pid of the serving process>``.  Pages of other sites are refused (403):
 the ``Origin`` of an upgrade must be the server's own unless
 ``allowed_origins`` lists it (clients that send no ``Origin`` are accepted).
 """
@@ -24,6 +35,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import random
 import ssl
 import time
@@ -34,6 +46,7 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from ws4py import format_addresses
+from ws4py.broadcast import Backend, BackendUnavailableError
 from ws4py.extensions import ServerExtensionFactory
 from ws4py.framing import OPCODE_TEXT
 from ws4py.manager import WebSocketManager
@@ -43,8 +56,10 @@ from ws4py.server.wsgiutils import WebSocketWSGIApplication
 from ws4py.websocket import WebSocket
 
 __all__ = [
+    "DEFAULT_ROOM",
     "MAX_NICK_LENGTH",
     "MAX_TEXT_LENGTH",
+    "WORKER_HEADER",
     "ChatApplication",
     "ChatRoom",
     "ChatWebSocket",
@@ -59,6 +74,10 @@ StartResponse = Callable[..., Any]
 MAX_NICK_LENGTH = 32
 #: Longest message text relayed (longer ones are cut).
 MAX_TEXT_LENGTH = 4000
+#: The room of members whose URL names none (the page's).
+DEFAULT_ROOM = "lobby"
+#: The response header naming the process that served a request.
+WORKER_HEADER = "X-Chat-Worker"
 
 #: Files of the page: URL path -> (file in ``static/``, Content-Type).
 STATIC_FILES = {
@@ -100,21 +119,46 @@ def event(kind: str, nick: str, text: str = "") -> str:
     )
 
 
+def clean_room(value: str | None) -> str:
+    """A room name: like a nickname, :data:`DEFAULT_ROOM` when empty."""
+    room = "".join(
+        " " if unicodedata.category(char).startswith(("C", "Z")) else char for char in value or ""
+    )
+    return " ".join(room.split())[:MAX_NICK_LENGTH].strip() or DEFAULT_ROOM
+
+
+def room_group(room: str) -> str:
+    """The manager group of a room's members."""
+    return "chat-room:" + room
+
+
 class ChatRoom:
-    """The members of one chat: whoever the server's manager holds.
+    """The members of the chat: whoever the server's manager holds, room by room.
 
     :attr:`manager` is the server's :class:`WebSocketManager` (set by
     :func:`make_chat_server`); every event is sent with its
-    :meth:`~WebSocketManager.broadcast`.
+    :meth:`~WebSocketManager.publish` to the room's group, so members on
+    other processes sharing the manager's broadcast backend get it too.
     """
 
     def __init__(self, manager: WebSocketManager | None = None) -> None:
         self.manager = manager
 
-    def broadcast(self, text: str) -> None:
-        """Send ``text`` to every member."""
+    def broadcast(
+        self, text: str, room: str = DEFAULT_ROOM, exclude: WebSocket | None = None
+    ) -> None:
+        """Send ``text`` to every member of ``room`` (but ``exclude``), everywhere.
+
+        Raises :class:`ws4py.broadcast.BackendUnavailableError` when the
+        backend cannot take it.
+        """
         if self.manager is not None:
-            self.manager.broadcast(text)
+            self.manager.publish(text, group=room_group(room), exclude=exclude)
+
+    def join(self, websocket: WebSocket, room: str = DEFAULT_ROOM) -> None:
+        """``websocket`` becomes a member of ``room`` (it leaves when it is closed)."""
+        if self.manager is not None:
+            self.manager.join_group(websocket, room_group(room))
 
     def __contains__(self, websocket: object) -> bool:
         return self.manager is not None and websocket in self.manager
@@ -130,15 +174,18 @@ class ChatWebSocket(WebSocket):
 
     room: ChatRoom
     nick: str = ""
+    room_name: str = DEFAULT_ROOM
 
     def opened(self) -> None:
-        logger.info("%s joined the chat %s", self.nick, format_addresses(self))
+        logger.info(
+            "%s joined the chat (room %s) %s", self.nick, self.room_name, format_addresses(self)
+        )
         notice = event("join", self.nick)
-        if self not in self.room:
-            # The manager calls opened() before it adds the socket: the
-            # newcomer gets its own join notice directly, the others by broadcast.
-            self.send(notice)
-        self.room.broadcast(notice)
+        self.room.join(self, self.room_name)
+        # The newcomer's own notice comes directly (the manager adds the
+        # socket after opened()); the other members get it by publishing.
+        self.send(notice)
+        self._publish(notice, exclude=self)
 
     def received_message(self, message: Message) -> None:
         if message.opcode != OPCODE_TEXT:
@@ -156,8 +203,8 @@ class ChatWebSocket(WebSocket):
                     return
                 text = value
         text = clean_text(text)
-        if text:
-            self.room.broadcast(event("message", self.nick, text))
+        if text and not self._publish(event("message", self.nick, text)):
+            self.send(event("error", "", "message not delivered: the chat relay is unavailable"))
 
     def closed(self, code: int, reason: str | None = None) -> None:
         logger.info(
@@ -167,7 +214,16 @@ class ChatWebSocket(WebSocket):
             code,
             f" ({reason})" if reason else "",
         )
-        self.room.broadcast(event("leave", self.nick))
+        self._publish(event("leave", self.nick))
+
+    def _publish(self, text: str, exclude: WebSocket | None = None) -> bool:
+        """Publish to the room; False (logged) when the backend cannot."""
+        try:
+            self.room.broadcast(text, self.room_name, exclude=exclude)
+        except BackendUnavailableError as exc:
+            logger.warning("Chat event of %s not published: %s", self.nick, exc)
+            return False
+        return True
 
 
 class ChatWebSocketApplication(WebSocketWSGIApplication):
@@ -185,6 +241,7 @@ class ChatWebSocketApplication(WebSocketWSGIApplication):
         websocket.room = self.room
         query = parse_qs(environ.get("QUERY_STRING", ""))
         websocket.nick = clean_nick((query.get("nick") or [""])[0])
+        websocket.room_name = clean_room((query.get("room") or [""])[0])
         return websocket
 
 
@@ -226,6 +283,16 @@ class ChatApplication:
         return origin.lower() in (own.lower(), *self.allowed_origins)
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> list[bytes]:
+        worker = (WORKER_HEADER, str(os.getpid()))
+
+        def start_response_with_worker(
+            status: str, headers: list[tuple[str, str]], exc_info: Any = None
+        ) -> Any:
+            return start_response(status, [*headers, worker], exc_info)
+
+        return self._respond(environ, start_response_with_worker)
+
+    def _respond(self, environ: dict[str, Any], start_response: StartResponse) -> list[bytes]:
         path = environ.get("PATH_INFO", "/")
         method = environ.get("REQUEST_METHOD", "GET")
         if path == self.ws_path:
@@ -277,9 +344,25 @@ def make_chat_server(
     ssl_context: ssl.SSLContext | None = None,
     allowed_origins: list[str] | None = None,
     extensions: Iterable[ServerExtensionFactory | str] | None = None,
+    backend: Backend | None = None,
+    reuse_port: bool = False,
 ) -> WSGIServer:
-    """A ready chat server on ``host:port`` (port 0 picks one); call ``serve_forever()``."""
+    """A ready chat server on ``host:port`` (port 0 picks one); call ``serve_forever()``.
+
+    ``backend`` (e.g. a :class:`ws4py.broadcast.redis.RedisBackend`, closed
+    by the caller) joins this server to others sharing it; ``reuse_port``
+    sets ``SO_REUSEPORT``, so worker processes can listen on the same port
+    (:mod:`ws4py.broadcast.workers`).
+    """
     app = ChatApplication(allowed_origins=allowed_origins, extensions=extensions)
-    server = make_server(host, port, app=app, ssl_context=ssl_context)
+    if reuse_port:
+        from ws4py.broadcast.workers import make_reuseport_server
+
+        server = make_reuseport_server(host, port, app, ssl_context=ssl_context)
+    else:
+        server = make_server(host, port, app=app, ssl_context=ssl_context)
+    assert server.manager is not None
+    if backend is not None:
+        server.manager.set_backend(backend)
     app.room.manager = server.manager
     return server
