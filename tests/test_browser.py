@@ -216,3 +216,111 @@ def run_chat_scenario(chromium: Any, chat_server: ChatServer) -> None:
         assert not problems, problems
     finally:
         context.close()
+
+
+# ---------------------------------------------------------------------------
+# permessage-deflate with a real browser
+# ---------------------------------------------------------------------------
+
+COMPRESSION_PAGE = b"""<!doctype html><meta charset="utf-8"><title>running</title>
+<script>
+const text = "ws4py compressible text \\u00e9\\u4e16 ".repeat(150000);
+const bin = new Uint8Array(1 << 20);
+for (let i = 0; i < bin.length; i += 65536) crypto.getRandomValues(bin.subarray(i, i + 65536));
+const results = {};
+const ws = new WebSocket(`ws://${location.host}/ws`);
+ws.binaryType = "arraybuffer";
+ws.onopen = () => { ws.send(text); ws.send(bin); };
+ws.onmessage = (e) => {
+  if (typeof e.data === "string") {
+    results.text = e.data === text;
+    results.textLength = e.data.length;
+  } else {
+    const got = new Uint8Array(e.data);
+    results.binLength = got.length;
+    results.bin = got.length === bin.length && got.every((v, i) => v === bin[i]);
+  }
+  if ("text" in results && "bin" in results) {
+    results.extensions = ws.extensions;
+    window.results = results;
+    ws.close(1000, "done");
+    document.title = "done";
+  }
+};
+ws.onerror = () => { document.title = "error"; };
+</script>"""
+
+
+def test_chromium_compression_large_messages_byte_for_byte() -> None:
+    """Chromium offers permessage-deflate (with client_max_window_bits); our server
+    accepts it and echoes a large compressible text and 1 MiB of random bytes,
+    which the page checks byte for byte.  Frames are counted on the server: the
+    text went both ways compressed, the random bytes were sent uncompressed."""
+    import threading
+
+    from ws4py.messaging import Message
+    from ws4py.server.wsgirefserver import make_server
+    from ws4py.server.wsgiutils import WebSocketWSGIApplication
+    from ws4py.websocket import EchoWebSocket
+
+    seen: dict[str, Any] = {"offer": None, "inflated": 0, "deflated": 0, "plain_sent": 0}
+    done = threading.Event()
+
+    class CountingEcho(EchoWebSocket):
+        def opened(self) -> None:
+            seen["offer"] = (self.environ or {}).get("HTTP_SEC_WEBSOCKET_EXTENSIONS")
+            for ext in self.core.extensions:
+                decode, encode = ext.decode_frame, ext.encode_message
+
+                def counted_decode(opcode: int, rsv: int, *args: Any, _d: Any = decode) -> bytes:
+                    if rsv & 0x40:
+                        seen["inflated"] += 1
+                    return bytes(_d(opcode, rsv, *args))
+
+                def counted_encode(*args: Any, _e: Any = encode) -> tuple[int, bytes]:
+                    bits, data = _e(*args)
+                    seen["deflated" if bits & 0x40 else "plain_sent"] += 1
+                    return bits, data
+
+                ext.decode_frame = counted_decode  # type: ignore[method-assign]
+                ext.encode_message = counted_encode  # type: ignore[method-assign]
+
+        def received_message(self, message: Message) -> None:
+            super().received_message(message)
+
+        def closed(self, code: int, reason: str | None = None) -> None:
+            seen["closed"] = code
+            done.set()
+
+    websocket_app = WebSocketWSGIApplication(handler_cls=CountingEcho)
+
+    def app(environ: dict[str, Any], start_response: Any) -> Any:
+        if environ.get("PATH_INFO") == "/ws":
+            return websocket_app(environ, start_response)
+        start_response("200 OK", [("Content-Type", "text/html; charset=utf-8")])
+        return [COMPRESSION_PAGE]
+
+    server = make_server("127.0.0.1", 0, app=app)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        with launch_chromium() as browser:
+            page = browser.new_page()
+            page.goto(f"http://127.0.0.1:{server.server_address[1]}/")
+            page.wait_for_function("document.title !== 'running'", timeout=60_000)
+            assert page.title() == "done"
+            results = page.evaluate("window.results")
+            page.close()
+        assert done.wait(10)
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(10)
+    assert results["text"] is True and results["textLength"] == 27 * 150000
+    assert results["bin"] is True and results["binLength"] == 1 << 20
+    assert "permessage-deflate" in results["extensions"]
+    assert "permessage-deflate" in seen["offer"] and "client_max_window_bits" in seen["offer"]
+    assert seen["inflated"] >= 1  # the browser compressed its text
+    assert seen["deflated"] == 1  # we compressed the text echo...
+    assert seen["plain_sent"] == 1  # ...and sent the random bytes as they are
+    assert seen["closed"] == 1000
