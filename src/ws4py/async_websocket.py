@@ -40,6 +40,7 @@ from ws4py.handshake import (
     reject_response_bytes,
     validate_request,
 )
+from ws4py.limits import ConnectionLimiter, busy_response
 from ws4py.messaging import BinaryMessage, Message, PongControlMessage, TextMessage
 from ws4py.streaming import DEFAULT_MAX_MESSAGE_SIZE, Stream
 
@@ -367,6 +368,7 @@ class WebSocketProtocol(asyncio.Protocol):
         allowed_origins: list[str] | None = None,
         select_subprotocol: SubprotocolSelector | None = None,
         handshake_timeout: float = 10.0,
+        limiter: ConnectionLimiter | None = None,
     ) -> None:
         self.handler_cls = handler_cls
         self.protocols = protocols
@@ -383,14 +385,30 @@ class WebSocketProtocol(asyncio.Protocol):
         self._drain_waiters: list[asyncio.Future[None]] = []
         self._reading_paused = False
         self._handshake_timer: asyncio.TimerHandle | None = None
+        #: Counts this server's open connections against its caps (serve()'s
+        #: ``max_connections``/``max_connections_per_ip``); None: not counted.
+        self.limiter = limiter
+        self._admitted_ip: str | None = None
+        self._refused = False
 
     # -- asyncio.Protocol ----------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports do not derive from asyncio.Transport: no isinstance check.
         self.transport = cast(asyncio.Transport, transport)
+        timeout = self.handshake_timeout
+        if self.limiter is not None:
+            peer = self.transport.get_extra_info("peername")
+            ip = str(peer[0]) if isinstance(peer, tuple) else ""
+            if self.limiter.admit(ip):
+                self._admitted_ip = ip
+            else:
+                # Beyond a cap: read the request (2 s at most), answer 503, close.
+                self.limiter.log_refusal(logger, ip)
+                self._refused = True
+                timeout = min(timeout, 2.0)
         self._handshake_timer = asyncio.get_running_loop().call_later(
-            self.handshake_timeout, self._handshake_timed_out
+            timeout, self._handshake_timed_out
         )
 
     def _handshake_timed_out(self) -> None:
@@ -403,7 +421,19 @@ class WebSocketProtocol(asyncio.Protocol):
             self.websocket._data_received(data)
             return
         reader = self._reader
-        assert reader is not None
+        if reader is None:
+            return
+        if self._refused:
+            try:
+                done = reader.feed(data)
+            except HandshakeError:
+                done = True
+            if done and self.transport is not None:
+                self._reader = None
+                self._cancel_handshake_timer()
+                self.transport.write(busy_response())
+                self.close_transport()
+            return
         try:
             if not reader.feed(data):
                 return
@@ -452,6 +482,9 @@ class WebSocketProtocol(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._cancel_handshake_timer()
+        if self._admitted_ip is not None and self.limiter is not None:
+            self.limiter.release(self._admitted_ip)
+            self._admitted_ip = None
         if self.websocket is not None:
             self.websocket._connection_lost()
         for waiter in self._drain_waiters:
@@ -527,10 +560,28 @@ async def serve(
     allowed_origins: list[str] | None = None,
     handshake_timeout: float = 10.0,
     backlog: int = 4096,
+    max_connections: int | None = None,
+    max_connections_per_ip: int | None = None,
+    limiter: ConnectionLimiter | None = None,
     **kwargs: Any,
 ) -> asyncio.Server:
-    """Start an asyncio websocket server; returns the :class:`asyncio.Server`."""
+    """Start an asyncio websocket server; returns the :class:`asyncio.Server`.
+
+    ``max_connections`` / ``max_connections_per_ip`` cap the connections open
+    at once, in all and from one client IP address: beyond a cap a new
+    connection is answered ``503 Service Unavailable`` (``Retry-After: 1``)
+    and closed.  ``limiter``, a :class:`ws4py.limits.ConnectionLimiter`, counts
+    the connections instead of one made here (to read its counts, or share
+    caps between servers); the caps given here are set on it.
+    """
     loop = asyncio.get_running_loop()
+    if limiter is None and (max_connections is not None or max_connections_per_ip is not None):
+        limiter = ConnectionLimiter()
+    if limiter is not None:
+        if max_connections is not None:
+            limiter.max_connections = max_connections
+        if max_connections_per_ip is not None:
+            limiter.max_connections_per_ip = max_connections_per_ip
 
     def factory() -> WebSocketProtocol:
         return WebSocketProtocol(
@@ -539,6 +590,7 @@ async def serve(
             extensions=extensions,
             allowed_origins=allowed_origins,
             handshake_timeout=handshake_timeout,
+            limiter=limiter,
         )
 
     return await loop.create_server(factory, host, port, ssl=ssl, backlog=backlog, **kwargs)

@@ -46,6 +46,7 @@ from wsgiref.simple_server import make_server as _make_server
 from ws4py import format_addresses
 from ws4py.exc import HandshakeError
 from ws4py.handshake import HeadReader, Request, parse_request, reject_response_bytes
+from ws4py.limits import ConnectionLimiter, busy_response
 from ws4py.manager import WebSocketManager
 from ws4py.server.wsgiutils import WebSocketWSGIApplication
 from ws4py.websocket import WebSocket
@@ -95,6 +96,18 @@ class WebSocketWSGIHandler(SimpleHandler):
         self.headers_sent = True
         websocket.pending_input = self.leftover
         self.request_handler.upgraded(websocket)
+
+
+class _ServerManager(WebSocketManager):
+    """The server's manager: tells the server when it lets go of a websocket."""
+
+    def __init__(self, server: WSGIServer) -> None:
+        super().__init__()
+        self._server = server
+
+    def remove(self, websocket: WebSocket) -> None:
+        super().remove(websocket)
+        self._server._release(id(websocket))
 
 
 class WebSocketWSGIRequestHandler(WSGIRequestHandler):
@@ -243,19 +256,99 @@ class WSGIServer(socketserver.ThreadingMixIn, _WSGIServer):
     #: "manager": one thread polls every websocket (scales to thousands);
     #: "thread": each websocket runs in a thread of its own (blocking I/O).
     websocket_mode: str = "manager"
+    #: Most connections open at once (handshaking, plain HTTP or websocket); beyond it a
+    #: new connection is answered 503 and closed.  None: no cap.
+    max_connections: int | None = None
+    #: Most connections open at once from one client IP address (503 beyond).  None: no cap.
+    max_connections_per_ip: int | None = None
+    #: Refused connections answered at once: each gets a short-lived thread that reads
+    #: its request (2 s at most) and answers 503; beyond this many, they are just closed.
+    max_refusals: int = 32
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         # Set before the base class binds: a failed bind calls server_close().
         self._upgraded: set[int] = set()
         self._threaded: set[WebSocket] = set()
         self._upgraded_lock = threading.Lock()
+        #: Open connections, in all and per IP (see max_connections).
+        self.limiter = ConnectionLimiter()
+        self._admitted: dict[int, str] = {}  # id(socket or websocket) -> client IP
+        self._refusing = 0
         super().__init__(*args, **kwargs)
+
+    @property
+    def connection_count(self) -> int:
+        """Connections open now: handshaking, plain HTTP and websockets."""
+        return self.limiter.total
 
     def initialize_websockets_manager(self) -> None:
         """Start the manager that runs upgraded websockets (called lazily if forgotten)."""
         if self.manager is None:
-            self.manager = WebSocketManager()
+            self.manager = _ServerManager(self)
             self.manager.start()
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        """Admit the connection under the caps (else answer 503), then handle it in a thread."""
+        limiter = self.limiter
+        limiter.max_connections = self.max_connections
+        limiter.max_connections_per_ip = self.max_connections_per_ip
+        ip = str(client_address[0]) if isinstance(client_address, tuple) else ""
+        if not limiter.admit(ip):
+            self._refuse(request, ip)
+            return
+        with self._upgraded_lock:
+            self._admitted[id(request)] = ip
+        super().process_request(request, client_address)
+
+    def _refuse(self, sock: socket.socket, ip: str) -> None:
+        """Beyond a cap: a 503 after the request (bounded), or a plain close under a flood."""
+        self.limiter.log_refusal(logger, ip)
+        with self._upgraded_lock:
+            polite = self._refusing < self.max_refusals
+            if polite:
+                self._refusing += 1
+        if not polite:
+            sock.close()
+            return
+        try:
+            threading.Thread(
+                target=self._answer_busy, args=(sock,), name="ws4py-refusal", daemon=True
+            ).start()
+        except RuntimeError:  # no thread to be had
+            with self._upgraded_lock:
+                self._refusing -= 1
+            sock.close()
+
+    def _answer_busy(self, sock: socket.socket) -> None:
+        """Read the request head (2 s in all, at most), answer 503, close without a reset."""
+        deadline = time.monotonic() + 2.0
+        try:
+            sock.settimeout(2.0)
+            if isinstance(sock, ssl.SSLSocket):
+                sock.do_handshake()
+            reader = HeadReader()
+            try:
+                while True:
+                    sock.settimeout(max(0.01, deadline - time.monotonic()))
+                    if reader.feed(sock.recv(65536) or b"\r\n\r\n"):
+                        break
+            except HandshakeError:
+                pass
+            sock.sendall(busy_response())
+            sock.shutdown(socket.SHUT_WR)
+        except (OSError, ValueError):
+            pass
+        finally:
+            sock.close()
+            with self._upgraded_lock:
+                self._refusing -= 1
+
+    def _release(self, key: int) -> None:
+        """The connection admitted under ``key`` is over (idempotent)."""
+        with self._upgraded_lock:
+            ip = self._admitted.pop(key, None)
+        if ip is not None:
+            self.limiter.release(ip)
 
     def get_request(self) -> tuple[socket.socket, Any]:
         sock, address = self.socket.accept()
@@ -278,11 +371,18 @@ class WSGIServer(socketserver.ThreadingMixIn, _WSGIServer):
             if id(request) in self._upgraded:
                 self._upgraded.discard(id(request))
                 return  # the manager owns it now
-        super().shutdown_request(request)
+        try:
+            super().shutdown_request(request)
+        finally:
+            self._release(id(request))
 
     def link_websocket_to_server(self, websocket: WebSocket) -> None:
         """Hand an upgraded websocket to the manager (or to a thread of its own)."""
         logger.info("Upgraded %s", format_addresses(websocket))
+        with self._upgraded_lock:  # the connection's admission now follows the websocket
+            ip = self._admitted.pop(id(websocket.sock), None)
+            if ip is not None:
+                self._admitted[id(websocket)] = ip
         if self.websocket_mode == "thread":
             with self._upgraded_lock:
                 self._threaded.add(websocket)
@@ -291,8 +391,13 @@ class WSGIServer(socketserver.ThreadingMixIn, _WSGIServer):
             ).start()
             return
         self.initialize_websockets_manager()
-        assert self.manager is not None
-        self.manager.add(websocket)
+        manager = self.manager
+        assert manager is not None
+        manager.add(websocket)
+        if not isinstance(manager, _ServerManager) or websocket not in manager:
+            # Over already (add() ran its pending input), or a manager that does
+            # not report removals: the connection no longer counts.
+            self._release(id(websocket))
 
     def _run_threaded(self, websocket: WebSocket) -> None:
         try:
@@ -300,6 +405,7 @@ class WSGIServer(socketserver.ThreadingMixIn, _WSGIServer):
         finally:
             with self._upgraded_lock:
                 self._threaded.discard(websocket)
+            self._release(id(websocket))
 
     def server_close(self) -> None:
         """Close every websocket (1001), stop the manager, close the listening socket."""
@@ -341,6 +447,8 @@ def make_server(
     app: Callable[..., Any] | None = None,
     ssl_context: ssl.SSLContext | None = None,
     websocket_mode: str = "manager",
+    max_connections: int | None = None,
+    max_connections_per_ip: int | None = None,
     **app_options: Any,
 ) -> WSGIServer:
     """A ready :class:`WSGIServer` on ``host:port`` (port 0 picks a free one).
@@ -349,7 +457,9 @@ def make_server(
     path) or a WSGI ``app``; ``app_options`` go to
     :class:`WebSocketWSGIApplication` (``protocols``, ``extensions``,
     ``allowed_origins``).  ``websocket_mode`` is "manager" (default) or
-    "thread" (see :attr:`WSGIServer.websocket_mode`).
+    "thread" (see :attr:`WSGIServer.websocket_mode`).  ``max_connections``
+    and ``max_connections_per_ip`` cap the connections open at once (503
+    beyond; see :attr:`WSGIServer.max_connections`).
     """
     if websocket_mode not in ("manager", "thread"):
         raise ValueError("websocket_mode is 'manager' or 'thread'")
@@ -364,6 +474,8 @@ def make_server(
     assert isinstance(server, WSGIServer)
     server.ssl_context = ssl_context
     server.websocket_mode = websocket_mode
+    server.max_connections = max_connections
+    server.max_connections_per_ip = max_connections_per_ip
     if websocket_mode == "manager":
         server.initialize_websockets_manager()
     return server

@@ -1,0 +1,273 @@
+"""State-machine tests of the closing handshake (hypothesis ``RuleBasedStateMachine``).
+
+Two sans-I/O :class:`ws4py.connection.Connection` objects, a client and a server,
+exchange bytes through two lossless pipes.  Rules: either side sends a message
+(whole or fragmented), a ping, or starts the close with any code allowed on the
+wire (or 1005, the empty close); the bytes in either pipe are delivered in chunks
+of any size.  Invariants, after every step:
+
+* each side received exactly the messages the other sent, in order, once each (a
+  prefix of them while bytes are in flight), and the pongs of its own pings;
+* once a side's close is written nothing more is written by it, and sending raises
+  :class:`~ws4py.exc.ConnectionClosedError`;
+* ``close_received`` on one side is the ``close_sent`` of the other, ``state`` is
+  OPEN, CLOSING or CLOSED exactly as the closes seen say, and no error occurs.
+
+At the end every pipe is drained (one side closes first if neither did): both sides
+are CLOSED, every message sent was received, and each side's ``close_code`` is the
+code its peer sent.  The same machine runs with permessage-deflate negotiated.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
+
+from ws4py.connection import Connection, State
+from ws4py.exc import ConnectionClosedError
+from ws4py.extensions.permessage_deflate import ClientPerMessageDeflate, ServerPerMessageDeflate
+from ws4py.messaging import (
+    BinaryMessage,
+    CloseControlMessage,
+    Message,
+    PingControlMessage,
+    PongControlMessage,
+    TextMessage,
+)
+
+pytestmark = pytest.mark.timeout(120)
+
+CODES = [1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014,
+         3000, 3999, 4000, 4999, 1005]  # fmt: skip
+SIDES = st.sampled_from(["client", "server"])
+PAYLOADS = st.one_of(
+    st.text(max_size=40),
+    st.binary(max_size=300),
+    st.text(min_size=1, max_size=12).map(lambda t: t * 20),  # compressible
+    st.binary(min_size=1, max_size=8).map(lambda b: b * 40),
+)
+
+
+@dataclass
+class Side:
+    name: str
+    conn: Connection
+    out: bytearray = field(default_factory=bytearray)  # written, not delivered yet
+    sent: list[tuple[int, bytes]] = field(default_factory=list)
+    received: list[tuple[int, bytes]] = field(default_factory=list)
+    pings: list[bytes] = field(default_factory=list)
+    pongs: list[bytes] = field(default_factory=list)
+    close_written: bool = False
+    close_code: int | None = None  # the code our close frame carries
+    close_reason: str = ""
+
+    def write(self, data: bytes) -> None:
+        if not data:
+            return
+        assert not self.close_written, f"{self.name} wrote after its close"
+        self.out += data
+
+    def closed(self) -> bool:
+        return self.conn.close_sent is not None or self.conn.state is State.CLOSED
+
+
+class CloseHandshake(RuleBasedStateMachine):
+    deflate = False
+
+    def __init__(self) -> None:
+        super().__init__()
+        client_ext: list[Any] = []
+        server_ext: list[Any] = []
+        if self.deflate:
+            client_factory = ClientPerMessageDeflate()
+            outcome = ServerPerMessageDeflate().accept([client_factory.offer()])
+            assert outcome is not None
+            server_ext = [outcome[1]]
+            client_ext = [client_factory.accept(outcome[0])]
+        self.sides = {
+            "client": Side("client", Connection(client=True, extensions=client_ext)),
+            "server": Side("server", Connection(client=False, extensions=server_ext)),
+        }
+
+    def peer(self, side: Side) -> Side:
+        return self.sides["server" if side.name == "client" else "client"]
+
+    # -- rules -----------------------------------------------------------------
+
+    @initialize()
+    def start(self) -> None:
+        for side in self.sides.values():
+            assert side.conn.state is State.OPEN
+
+    @rule(name=SIDES, payload=PAYLOADS)
+    def send_message(self, name: str, payload: str | bytes) -> None:
+        side = self.sides[name]
+        message = TextMessage(payload) if isinstance(payload, str) else BinaryMessage(payload)
+        if side.closed():
+            with pytest.raises(ConnectionClosedError):
+                side.conn.send_message(message)
+            return
+        side.write(side.conn.send_message(message))
+        side.sent.append((message.opcode, bytes(message.data)))
+
+    @rule(name=SIDES, text=st.text(max_size=30), cuts=st.lists(st.integers(0, 200), max_size=4),
+          binary=st.booleans())  # fmt: skip
+    def send_fragmented(self, name: str, text: str, cuts: list[int], binary: bool) -> None:
+        """A message in pieces cut anywhere, even inside a UTF-8 sequence."""
+        side = self.sides[name]
+        data = text.encode()
+        opcode = 0x2 if binary else 0x1
+        if side.closed():
+            with pytest.raises(ConnectionClosedError):
+                side.conn.send_fragment(opcode, data, True, True)
+            return
+        bounds = sorted({min(c, len(data)) for c in cuts} | {0, len(data)})
+        pieces = [data[a:b] for a, b in itertools.pairwise(bounds)] or [b""]
+        for i, piece in enumerate(pieces):
+            side.write(side.conn.send_fragment(opcode, piece, i == 0, i == len(pieces) - 1))
+        side.sent.append((opcode, data))
+
+    @rule(name=SIDES, payload=st.binary(max_size=125))
+    def ping(self, name: str, payload: bytes) -> None:
+        side = self.sides[name]
+        if side.closed():
+            with pytest.raises(ConnectionClosedError):
+                side.conn.send_ping(payload)
+            return
+        side.write(side.conn.send_ping(payload))
+        side.pings.append(payload)
+
+    @rule(name=SIDES, code=st.sampled_from(CODES), reason=st.text(max_size=30))
+    def close(self, name: str, code: int, reason: str) -> None:
+        side = self.sides[name]
+        if code == 1005:
+            reason = ""
+        already = side.closed()
+        data = side.conn.send_close(code, reason)
+        if already:
+            assert data == b"", "a second close frame"
+            return
+        assert data
+        side.close_code, side.close_reason = code, reason
+        side.write(data)
+        side.close_written = True
+        assert side.conn.close_sent is not None and side.conn.close_sent.code == code
+        with pytest.raises(ConnectionClosedError):
+            side.conn.send_message(TextMessage("after close"))
+
+    @rule(name=SIDES, size=st.one_of(st.integers(1, 16), st.integers(17, 5000)))
+    def deliver(self, name: str, size: int) -> None:
+        self._deliver(self.sides[name], size)
+
+    def _deliver(self, side: Side, size: int) -> None:
+        """Move up to ``size`` bytes from ``side`` to its peer, which reacts."""
+        peer = self.peer(side)
+        chunk = bytes(side.out[:size])
+        del side.out[:size]
+        if not chunk:
+            return
+        for event in peer.conn.receive_data(chunk):
+            reply = peer.conn.reply_to(event)
+            if isinstance(event, CloseControlMessage):
+                assert side.close_written, "a close nobody sent"
+                assert (event.code, event.reason) == (side.close_code, side.close_reason)
+                if reply:  # the echo of a close we had not started ourselves
+                    assert not peer.close_written
+                    peer.close_code, peer.close_reason = event.code, ""
+                    peer.write(reply)
+                    peer.close_written = True
+                else:
+                    assert peer.close_written
+            elif isinstance(event, PingControlMessage):
+                if peer.close_written:
+                    assert reply == b"", "a pong after our close"
+                else:
+                    assert reply
+                    peer.write(reply)
+            elif isinstance(event, PongControlMessage):
+                assert reply == b""
+                peer.pongs.append(bytes(event.data))
+            else:
+                assert reply == b""
+                assert isinstance(event, Message)
+                peer.received.append((event.opcode, bytes(event.data)))
+        assert peer.conn.fail_reply() == b""
+        assert not peer.conn.stream.errors, peer.conn.stream.errors
+
+    # -- invariants -------------------------------------------------------------------
+
+    @invariant()
+    def consistent(self) -> None:
+        for side in self.sides.values():
+            peer = self.peer(side)
+            conn = side.conn
+            assert conn.failure is None
+            n = len(side.received)
+            assert side.received == peer.sent[:n], "lost, duplicated or reordered messages"
+            assert side.pongs == side.pings[: len(side.pongs)], "pongs out of order"
+            if conn.close_received is not None:
+                assert peer.conn.close_sent is not None
+                assert conn.close_received.code == peer.conn.close_sent.code
+            if conn.close_sent is not None:
+                assert side.close_written and conn.close_sent.code == side.close_code
+            expected = (
+                State.CLOSED if conn.close_received is not None
+                else State.CLOSING if conn.close_sent is not None
+                else State.OPEN
+            )  # fmt: skip
+            assert conn.state is expected, (side.name, conn.state, expected)
+
+    def teardown(self) -> None:
+        client, server = self.sides["client"], self.sides["server"]
+        if not client.close_written and not server.close_written:
+            self.close("client", 1000, "end of test")
+        for _ in range(10):
+            if not client.out and not server.out:
+                break
+            self._deliver(client, len(client.out))
+            self._deliver(server, len(server.out))
+        assert not client.out and not server.out, "the pipes never went quiet"
+        self.consistent()
+        for side in (client, server):
+            peer = self.peer(side)
+            assert side.conn.state is State.CLOSED
+            assert side.received == peer.sent, f"{side.name} did not get every message"
+            assert side.conn.close_code == peer.close_code
+            assert side.conn.close_sent is not None and side.conn.close_received is not None
+            with pytest.raises(ConnectionClosedError):
+                side.conn.send_ping(b"")
+            assert side.conn.send_close(1000) == b""
+
+
+class CloseHandshakeWithDeflate(CloseHandshake):
+    deflate = True
+
+
+SETTINGS = settings(max_examples=120, stateful_step_count=40, deadline=None,
+                    suppress_health_check=list(HealthCheck))  # fmt: skip
+
+TestCloseHandshake = CloseHandshake.TestCase
+TestCloseHandshake.settings = SETTINGS
+TestCloseHandshakeWithDeflate = CloseHandshakeWithDeflate.TestCase
+TestCloseHandshakeWithDeflate.settings = SETTINGS
+
+
+def test_crossing_closes_keep_each_peers_code() -> None:
+    """The case the machine must reach: both closes in flight at once (5.5.1)."""
+    machine = CloseHandshake()
+    machine.start()
+    machine.send_message("client", "before")
+    machine.close("client", 4001, "client")
+    machine.close("server", 3001, "server")
+    machine.deliver("client", 1000)
+    machine.deliver("server", 1000)
+    machine.teardown()
+    client, server = machine.sides["client"].conn, machine.sides["server"].conn
+    assert (client.close_code, server.close_code) == (3001, 4001)
+    assert machine.sides["server"].received == [(0x1, b"before")]
