@@ -596,3 +596,26 @@ def test_handler_exception_does_not_stop_the_manager(
     peer.send(TEXT, b"manager still alive")
     assert peer.recv_frame() == (TEXT, b"manager still alive")
     assert manager.is_alive()
+
+
+def test_shutdown_closes_websockets_added_afterwards(
+    start_manager: Callable[..., WebSocketManager], sockets: Sockets
+) -> None:
+    """A server going down: websockets whose handshake ends during shutdown()
+    get the 1001 too, and one added after stop() is closed, not left unread."""
+    manager = start_manager()
+    before, before_peer = managed(manager, sockets, Recorder)
+    manager.shutdown(1001, "bye")
+    assert before_peer.recv_close() == (1001, "bye")
+
+    late, late_peer = managed(manager, sockets, Recorder)  # added during shutdown
+    assert late_peer.recv_close() == (1001, "bye")
+    late_peer.send(CLOSE, struct.pack("!H", 1001))
+    assert late.wait_closed() == (1001, "")
+
+    manager.stop()
+    manager.join(WAIT)
+    after, after_peer = managed(manager, sockets, Recorder)  # the poller is gone
+    assert after_peer.recv_close() == (1001, "bye")
+    assert after.wait_closed()[0] in (1001, 1006)
+    assert after.terminated

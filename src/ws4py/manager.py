@@ -267,6 +267,8 @@ class WebSocketManager(threading.Thread):
         self.poller.register(self._wake_r.fileno())
         self._pending_writes: set[WebSocket] = set()
         self._next_sweep = 0.0
+        self._stopped = False
+        self._shutting_down: tuple[int, str] | None = None
         #: This manager's id in published messages (``exclude=`` works by it).
         self.id = os.urandom(8)
         self._groups_lock = threading.Lock()
@@ -323,11 +325,27 @@ class WebSocketManager(threading.Thread):
             websocket._nonblocking = True
         websocket._on_pending_write = self._want_write
         with self.lock:
-            if self.websockets.get(fd) is websocket:
+            polled = not self._stopped and self.websockets.get(fd) is websocket
+            if polled:
                 self.poller.register(fd)
+        if not polled:
+            # The manager stopped meanwhile: nobody will read this socket.
+            self._close_quietly(websocket, *(self._shutting_down or (1001, "Going away")))
+            self._finish(websocket)
+            return
+        if self._shutting_down is not None:
+            # Added during shutdown(): close it too, the manager reads the answer.
+            self._close_quietly(websocket, *self._shutting_down)
         if websocket.pending_write:
             self._want_write(websocket)
         self._wake()
+
+    @staticmethod
+    def _close_quietly(websocket: WebSocket, code: int, message: str) -> None:
+        try:
+            websocket.close(code, message)
+        except (OSError, ConnectionClosedError, ValueError) as exc:
+            logger.debug("close: %s on %s", exc, format_addresses(websocket))
 
     def remove(self, websocket: WebSocket) -> None:
         """Stop managing ``websocket`` (its :meth:`closed` is not called)."""
@@ -346,8 +364,19 @@ class WebSocketManager(threading.Thread):
 
     def stop(self) -> None:
         """Stop the loop; the poller is released when the thread ends."""
+        with self.lock:
+            self._stopped = True
         self.running = False
         self._wake()
+
+    def shutdown(self, code: int = 1001, message: str = "Server is shutting down") -> None:
+        """:meth:`close_all`, and close likewise every websocket added from now on.
+
+        For a server going down: a connection whose handshake finishes while
+        it stops is closed properly instead of being left unread.
+        """
+        self._shutting_down = (code, message)
+        self.close_all(code, message)
 
     def run(self) -> None:
         """Poll, read, flush and sweep deadlines until :meth:`stop`."""
@@ -373,7 +402,9 @@ class WebSocketManager(threading.Thread):
         finally:
             self.running = False
             self._detach_backend(self._backend)
-            self.poller.release()
+            with self.lock:
+                self._stopped = True
+                self.poller.release()
             self._wake_r.close()
             self._wake_w.close()
 

@@ -418,7 +418,7 @@ class WSGIServer(socketserver.ThreadingMixIn, _WSGIServer):
                 logger.debug("server_close: %s on %s", exc, format_addresses(websocket))
         manager = self.manager
         if manager is not None:
-            manager.close_all()
+            manager.shutdown()
             # Let the manager read the peers' answers and end those connections
             # (calling closed()); it drops silent peers after their close_timeout.
             wait = max((ws.close_timeout for ws in manager), default=0.0) + 0.5
