@@ -604,7 +604,7 @@ def test_shutdown_closes_websockets_added_afterwards(
     """A server going down: websockets whose handshake ends during shutdown()
     get the 1001 too, and one added after stop() is closed, not left unread."""
     manager = start_manager()
-    before, before_peer = managed(manager, sockets, Recorder)
+    _before, before_peer = managed(manager, sockets, Recorder)
     manager.shutdown(1001, "bye")
     assert before_peer.recv_close() == (1001, "bye")
 
