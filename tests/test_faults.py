@@ -24,7 +24,7 @@ Covered here (with where the other cases live):
   UTF-8 (1007: plain, split across fragments, compressed) on both servers;
 * a burst of 2,000 simultaneous connects to the manager-mode server;
 * an exception in a handler (1011 to that peer only), asyncio (wsgiref: test_server.py);
-* connection caps, total and per IP (503 beyond), both servers.
+* connection caps, total and per IP (503 beyond, over TLS too), both servers.
 """
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ import os
 import queue
 import resource
 import socket
+import ssl
 import struct
 import threading
 import time
@@ -46,6 +47,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import trustme
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import ClientConnection, connect
 
@@ -705,6 +707,31 @@ def test_max_connections_per_ip(start_server: Callable[..., Server], kind: str) 
     _wait_open(server, 0)
     with connect(server.url, open_timeout=WAIT) as c:
         echo_once(c, "c")
+
+
+@pytest.mark.parametrize("kind", SERVERS)
+def test_max_connections_over_tls(start_server: Callable[..., Server], kind: str) -> None:
+    """Beyond the cap, a TLS client still gets its 503, over TLS."""
+    ca = trustme.CA()
+    server_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ca.issue_cert("localhost").configure_cert(server_context)
+    client_context = ssl.create_default_context()
+    ca.configure_trust(client_context)
+    tls = {"ssl_context": server_context} if kind == "wsgi" else {"ssl": server_context}
+    server = start_server(kind, max_connections=1, **tls)
+    url = f"wss://{HOST}:{server.port}/"
+    with connect(url, ssl=client_context, server_hostname="localhost", open_timeout=WAIT) as ws:
+        echo_once(ws, "the admitted one")
+        with socket.create_connection((HOST, server.port), timeout=WAIT) as raw, \
+                client_context.wrap_socket(raw, server_hostname="localhost") as sock:
+            sock.sendall(_request())
+            answer = b""
+            with contextlib.suppress(ConnectionResetError, ssl.SSLError):
+                while chunk := sock.recv(65536):
+                    answer += chunk
+        assert answer.startswith(b"HTTP/1.1 503 "), answer[:100]
+        echo_once(ws, "still served")
+    _wait_open(server, 0)
 
 
 def test_connection_limiter_counts_per_ip_and_in_all() -> None:

@@ -49,8 +49,9 @@ def test_short_soak(tmp_path: Path) -> None:
     # Both ends agree on every close code; the server's 1006s are the clients' aborts.
     assert {str(k): v for k, v in server["closed"].items()} == report["client_closes"]
     assert server["closed"].get("1006", 0) == clients["abort"]
-    # All 300 were open at once, on one manager; nothing is left behind.
-    assert report["server_peak"]["managed"] >= 290
+    # The 300 were open at once (90 %: sessions end and reconnect all the time), on one
+    # manager; nothing is left behind.
+    assert report["server_peak"]["managed"] >= 270
     before, after = report["server_before"], report["server_after"]
     assert after["fds"] == before["fds"] and after["threads"] == before["threads"]
     assert server["managed"] == 0 and server["open_connections"] == 0
