@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import struct
+import threading
 
 import pytest
 
@@ -21,6 +23,7 @@ from ws4py.framing import (
     build_frame,
     build_header,
     check_header,
+    masking_key,
 )
 
 RFC_KEY = bytes([0x37, 0xFA, 0x21, 0x3D])
@@ -458,3 +461,64 @@ def test_repr() -> None:
     assert "opcode=1" in text
     assert "length=3" in text
     assert "masked=True" in text
+
+
+# ---------------------------------------------------------------------------
+# Masking keys (drawn from os.urandom in batches)
+# ---------------------------------------------------------------------------
+
+
+def test_masking_keys_are_fresh_4_byte_keys() -> None:
+    keys = [masking_key() for _ in range(5000)]  # several batches
+    assert all(type(k) is bytes and len(k) == 4 for k in keys)
+    # 5000 draws from 2**32: a repeat is a bug (odds of a chance one: about 0.3 %).
+    assert len(set(keys)) >= 4999
+
+
+def test_masked_frames_use_the_pooled_keys() -> None:
+    frames = [build_frame(OPCODE_BINARY, b"\x00" * 8, masked=True) for _ in range(100)]
+    keys = [f[2:6] for f in frames]
+    assert len(set(keys)) == 100
+    assert all(f[6:] == k + k for f, k in zip(frames, keys, strict=True))  # 0 xor key
+
+
+def test_threads_draw_different_keys() -> None:
+    got: list[list[bytes]] = []
+
+    def draw() -> None:
+        got.append([masking_key() for _ in range(200)])
+
+    threads = [threading.Thread(target=draw) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    everything = [k for keys in got for k in keys]
+    assert len(set(everything)) >= len(everything) - 1
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork()")
+def test_a_forked_child_does_not_reuse_its_parents_keys() -> None:
+    masking_key()  # the parent has a batch in hand
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: report its next keys, then leave at once
+        try:
+            os.write(write_end, b"".join(masking_key() for _ in range(8)))
+        finally:
+            os._exit(0)
+    os.close(write_end)
+    child = b""
+    while len(child) < 32:
+        chunk = os.read(read_end, 32)
+        if not chunk:
+            break
+        child += chunk
+    os.close(read_end)
+    os.waitpid(pid, 0)
+    parent = b"".join(masking_key() for _ in range(8))
+    assert len(child) == 32
+    assert child != parent
+    assert not set(child[i : i + 4] for i in range(0, 32, 4)) & set(
+        parent[i : i + 4] for i in range(0, 32, 4)
+    )

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import struct
+import threading
 from collections.abc import Generator
 from enum import IntEnum
 
@@ -128,6 +129,31 @@ def build_header(
     return _PACK_10(b0, 0xFF, length) + masking_key
 
 
+class _KeyPool(threading.local):
+    """Masking keys from os.urandom, fetched 1024 at a time (one syscall, not one each)."""
+
+    def __init__(self) -> None:
+        self.buf = b""
+        self.pos = 0
+
+
+_key_pool = _KeyPool()
+if hasattr(os, "register_at_fork"):
+    # A child must not reuse the keys its parent drew.
+    os.register_at_fork(after_in_child=lambda: setattr(_key_pool, "pos", len(_key_pool.buf)))
+
+
+def masking_key() -> bytes:
+    """A fresh 4-byte masking key from the system's CSPRNG (section 5.3)."""
+    pool = _key_pool
+    pos = pool.pos
+    if pos >= len(pool.buf):
+        pool.buf = os.urandom(4096)
+        pos = 0
+    pool.pos = pos + 4
+    return pool.buf[pos : pos + 4]
+
+
 def build_frame(
     opcode: int,
     payload: BytesLike = b"",
@@ -148,7 +174,7 @@ def build_frame(
         if not fin:
             raise ProtocolException("fragmented control frame")
     if masked:
-        key = os.urandom(4)
+        key = masking_key()
         return build_header(opcode, len(payload), fin, rsv, key) + mask(payload, key)
     return build_header(opcode, len(payload), fin, rsv) + payload
 
