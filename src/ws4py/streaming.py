@@ -103,17 +103,20 @@ class Stream:
         self.always_mask = always_mask
         self.expect_masking = expect_masking
         self.max_message_size = max_message_size
-        self.extensions: list[Extension] = list(extensions or [])
+        # Shared with the Connection that built this stream (one list, not two).
+        self.extensions: list[Extension] = (
+            extensions if type(extensions) is list else list(extensions or [])
+        )
         self._rsv_allowed = 0
         for ext in self.extensions:
             self._rsv_allowed |= ext.rsv_mask
 
-        #: Completed data messages not yet taken through :attr:`message`.
-        self.messages: deque[Message] = deque()
-        #: Parsed ping control messages (classic parser path).
-        self.pings: list[PingControlMessage] = []
-        #: Parsed pong control messages (classic parser path).
-        self.pongs: list[PongControlMessage] = []
+        # The classic parser path's queues, created on first use: the bulk
+        # path (feed) never needs them, and an idle connection should not pay
+        # for them (an empty deque alone is ~650 bytes).
+        self._messages: deque[Message] | None = None
+        self._pings: list[PingControlMessage] | None = None
+        self._pongs: list[PongControlMessage] | None = None
         #: The close message received, if any.
         self.closing: CloseControlMessage | None = None
         #: Errors detected while parsing, as close messages with the RFC's code.
@@ -131,14 +134,43 @@ class Stream:
     # -- classic attributes ------------------------------------------------
 
     @property
+    def messages(self) -> deque[Message]:
+        """Completed data messages not yet taken through :attr:`message`."""
+        if self._messages is None:
+            self._messages = deque()
+        return self._messages
+
+    @property
+    def pings(self) -> list[PingControlMessage]:
+        """Parsed ping control messages (classic parser path)."""
+        if self._pings is None:
+            self._pings = []
+        return self._pings
+
+    @pings.setter
+    def pings(self, value: list[PingControlMessage]) -> None:
+        self._pings = value
+
+    @property
+    def pongs(self) -> list[PongControlMessage]:
+        """Parsed pong control messages (classic parser path)."""
+        if self._pongs is None:
+            self._pongs = []
+        return self._pongs
+
+    @pongs.setter
+    def pongs(self, value: list[PongControlMessage]) -> None:
+        self._pongs = value
+
+    @property
     def message(self) -> Message | None:
         """The oldest completed message not yet taken, else the one being assembled.
 
         Setting it to None takes the completed message (classic consumers do
         ``stream.message = None`` once they handled it).
         """
-        if self.messages:
-            return self.messages[0]
+        if self._messages:
+            return self._messages[0]
         return self._msg
 
     @message.setter
@@ -152,7 +184,7 @@ class Stream:
     @property
     def has_message(self) -> bool:
         """Whether a completed message is waiting in :attr:`message`."""
-        return bool(self.messages)
+        return bool(self._messages)
 
     has_messages = has_message
 
@@ -513,7 +545,7 @@ class Stream:
         self._msg_size = 0
         self._need = 2
         self._decoder = None
-        self.messages.clear()
-        self.pings = []
-        self.pongs = []
+        self._messages = None
+        self._pings = None
+        self._pongs = None
 
