@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import queue
+import random
 import socket
 import struct
 import threading
@@ -954,3 +955,105 @@ def test_pending_input_close_ends_connection(endpoints: Endpoints) -> None:
     assert ws.next_event() == ("opened",)
     assert peer.recv_frame().close_code == 1000
     assert ws.wait_closed() == (1000, "already")
+
+
+# ---------------------------------------------------------------------------
+# The reused receive buffer (plain sockets read into one buffer per thread)
+# ---------------------------------------------------------------------------
+
+
+class Keeper(WebSocket):
+    """Keeps the Message objects themselves, as applications may."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self.kept: list[Message] = []
+        super().__init__(*args, **kwargs)
+
+    def received_message(self, message: Message) -> None:
+        self.kept.append(message)
+
+
+def test_messages_kept_across_reads_stay_intact(endpoints: Endpoints) -> None:
+    """Every later read reuses the buffer: nothing kept may point into it."""
+    ws, peer = endpoints.server(Keeper, run=False)
+    rng = random.Random(7)
+    expected: list[tuple[int, bytes]] = []
+    wire = bytearray()
+    for i in range(300):
+        size = rng.choice([0, 1, 125, 126, 1000, 65535, 65536, 200_000])
+        if i % 3 == 0:
+            payload = (f"{i}:" + "é" * (size // 2)).encode()
+            opcode = TEXT
+        else:
+            payload = rng.randbytes(size)
+            opcode = BINARY
+        expected.append((opcode, payload))
+        if i % 5 == 0 and len(payload) > 2:  # fragmented, a ping in between
+            third = len(payload) // 3
+            wire += frame_bytes(opcode, payload[:third], fin=False)
+            wire += frame_bytes(PING, b"between")
+            wire += frame_bytes(CONT, payload[third:], fin=True)
+        else:
+            wire += frame_bytes(opcode, payload)
+
+    def send() -> None:
+        view = memoryview(wire)
+        while view:  # odd-sized writes: frames split anywhere across reads
+            step = rng.choice([1, 7, 4096, 70_001])
+            peer.sock.sendall(view[:step])
+            view = view[step:]
+
+    sender = threading.Thread(target=send, daemon=True)
+    sender.start()
+    deadline = time.monotonic() + 20
+    while len(ws.kept) < len(expected):
+        assert time.monotonic() < deadline, f"{len(ws.kept)} of {len(expected)} messages"
+        assert ws.once()
+    sender.join(WAIT)
+    assert [(m.opcode, bytes(m.data)) for m in ws.kept] == expected
+    assert not any(isinstance(m.data, memoryview) for m in ws.kept)
+
+
+def test_overridden_process_is_given_bytes(endpoints: Endpoints) -> None:
+    """A subclass's process() may keep what it is given: it gets bytes, not a view."""
+    seen: list[Any] = []
+
+    class Overrides(Recorder):
+        def process(self, bytes: bytes) -> bool:
+            seen.append(bytes)
+            return super().process(bytes)
+
+    ws, peer = endpoints.server(Overrides, run=False)
+    peer.send(TEXT, b"one")
+    assert ws.once()
+    peer.send(TEXT, b"two")
+    assert ws.once()
+    assert all(type(chunk) is bytes for chunk in seen)
+    assert len(b"".join(seen)) == 2 * len(frame_bytes(TEXT, b"one"))
+    assert [ws.next_event()[2] for _ in range(2)] == [b"one", b"two"]
+
+
+def test_a_handler_reading_another_websocket_does_not_clobber_the_buffer(
+    endpoints: Endpoints,
+) -> None:
+    """A read in the same thread, from inside a handler, gets a buffer of its own."""
+    other, other_peer = endpoints.server(Keeper, run=False)
+    other_peer.send(BINARY, b"\xee" * 100_000)
+
+    class ReadsOther(Keeper):
+        def received_message(self, message: Message) -> None:
+            super().received_message(message)
+            if len(self.kept) == 1:
+                while not other.kept:
+                    assert other.once()
+
+    ws, peer = endpoints.server(ReadsOther, run=False)
+    # Both messages arrive in one read: the second is parsed after the handler ran.
+    second = b"\x11" * 50_000
+    peer.sock.sendall(frame_bytes(TEXT, b"first") + frame_bytes(BINARY, second))
+    deadline = time.monotonic() + WAIT
+    while len(ws.kept) < 2:
+        assert time.monotonic() < deadline
+        assert ws.once()
+    assert [bytes(m.data) for m in ws.kept] == [b"first", second]
+    assert bytes(other.kept[0].data) == b"\xee" * 100_000

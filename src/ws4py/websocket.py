@@ -30,7 +30,15 @@ from ws4py import format_addresses
 from ws4py.connection import Connection, State
 from ws4py.exc import ConnectionClosedError
 from ws4py.extensions import Extension
-from ws4py.framing import OPCODE_BINARY, OPCODE_CLOSE, OPCODE_PING, OPCODE_PONG, OPCODE_TEXT
+from ws4py.framing import (
+    OPCODE_BINARY,
+    OPCODE_CLOSE,
+    OPCODE_PING,
+    OPCODE_PONG,
+    OPCODE_TEXT,
+    build_header,
+)
+from ws4py.masking import BytesLike
 from ws4py.messaging import BinaryMessage, Message, PongControlMessage, TextMessage
 from ws4py.streaming import DEFAULT_MAX_MESSAGE_SIZE, Stream
 
@@ -39,10 +47,33 @@ __all__ = ["DEFAULT_READING_SIZE", "EchoWebSocket", "Heartbeat", "WebSocket"]
 logger = logging.getLogger("ws4py")
 
 #: Bytes asked of the socket per read: what it has, up to this.
-DEFAULT_READING_SIZE = 65536
+DEFAULT_READING_SIZE = 256 * 1024
+
+#: Non-blocking mode: payloads at least this large are written with their
+#: header by one sendmsg() (scatter/gather) instead of being copied behind it.
+VECTOR_WRITE_MIN = 16 * 1024
+
+# One receive buffer per reading thread (the manager's, or a websocket's own in
+# thread mode), reused by every read: recv() would allocate a fresh buffer each
+# time, which the allocator trims and the kernel faults back in for big reads.
+# The stream copies what it keeps, so the buffer is free again once process()
+# returns.  A read is given the buffer for its duration (a handler that reads
+# another socket meanwhile, in the same thread, gets a buffer of its own).
+_buffers = threading.local()
 
 
-def _sendall(sock: socket.socket, data: bytes, timeout: float | None) -> None:
+def _take_buffer(size: int) -> bytearray:
+    buf: bytearray | None = _buffers.__dict__.pop("buf", None)
+    if buf is None or len(buf) < size:
+        buf = bytearray(size)
+    return buf
+
+
+def _give_back_buffer(buf: bytearray) -> None:
+    _buffers.buf = buf
+
+
+def _sendall(sock: socket.socket, data: bytes | memoryview, timeout: float | None) -> None:
     """``sock.sendall(data)`` bounded by ``timeout`` seconds in all, not per call.
 
     :meth:`WebSocket.run` gives the socket a short timeout to bound its reads;
@@ -61,6 +92,11 @@ def _sendall(sock: socket.socket, data: bytes, timeout: float | None) -> None:
                 raise
             continue
         view = view[sent:]
+
+
+# Guards the once-only part of terminate(): shared, as it is held for an instant
+# once per connection (a lock per websocket is ~90 bytes each).
+_TERMINATE_LOCK = threading.Lock()
 
 
 class Heartbeat(threading.Thread):
@@ -156,7 +192,6 @@ class WebSocket:
         self._wbuf = bytearray()  # non-blocking mode: bytes the socket did not take
         self._nonblocking = False
         self._on_pending_write: Any = None  # set by a manager
-        self._terminate_lock = threading.Lock()
         self._terminated_done = False
         self._close_deadline: float | None = None
         self._last_seen = time.monotonic()
@@ -300,8 +335,54 @@ class WebSocket:
                 raise ValueError("use close() to close the connection")
             self._write(message.single(mask=self.stream.always_mask))
             return
+        data = message.data
+        if (
+            self._nonblocking
+            and len(data) >= VECTOR_WRITE_MIN
+            and not self.core.extensions
+            and not self.stream.always_mask
+            and type(self.sock) is socket.socket
+        ):
+            with self._send_lock:
+                self.core.check_open()
+                self._write_vec(build_header(message.opcode, len(data), True, message.rsv), data)
+            return
         with self._send_lock:
             self._write(self.core.send_message(message))
+
+    def _write_vec(self, header: bytes, payload: Any) -> None:
+        """Non-blocking :meth:`_write` of ``header + payload``, the payload not copied."""
+        sock = self.sock
+        if sock is None:
+            raise ConnectionClosedError("the websocket's socket is closed")
+        with self._write_lock:
+            sent = 0
+            if not self._wbuf:
+                try:
+                    sent = sock.sendmsg([header, payload])
+                except BlockingIOError:
+                    sent = 0
+                if sent == len(header) + len(payload):
+                    return
+            overflow = len(self._wbuf) > self.max_write_buffer
+            if not overflow:
+                if sent < len(header):
+                    self._wbuf += header[sent:]
+                    self._wbuf += payload
+                else:
+                    self._wbuf += memoryview(payload)[sent - len(header) :]
+        if overflow:
+            logger.warning(
+                "Dropping %s: its peer does not read (%d bytes pending)",
+                format_addresses(self),
+                len(self._wbuf),
+            )
+            self.core.connection_lost()
+            self._wbuf.clear()
+        if self._on_pending_write is not None:
+            self._on_pending_write(self)
+        if overflow:
+            raise ConnectionClosedError("peer is not reading; write buffer overflow")
 
     def send_frame(self, frame: bytes) -> None:
         """Send frame bytes built beforehand (e.g. once for a broadcast)."""
@@ -327,7 +408,7 @@ class WebSocket:
                 previous = as_bytes(chunk)
             self._write(self.core.send_fragment(opcode, previous or b"", first, True))
 
-    def _write(self, data: bytes) -> None:
+    def _write(self, data: bytes | memoryview) -> None:
         """Write bytes, in one piece relative to other writers."""
         if not data:
             return
@@ -359,7 +440,8 @@ class WebSocket:
                     sent = 0
                 if sent == len(data):
                     return
-                data = data[sent:]
+                if sent:
+                    data = memoryview(data)[sent:]  # copied once, by += below
             # A peer still sitting on more than the bound is not reading: drop
             # it.  One message is always accepted whole, whatever its size.
             overflow = len(self._wbuf) > self.max_write_buffer
@@ -402,13 +484,19 @@ class WebSocket:
         """Read what the socket has and process it; False when the connection is over."""
         if self.terminated or self.sock is None:
             return False
+        sock = self.sock
+        data: Any
+        if type(sock) is socket.socket and type(self).process is WebSocket.process:
+            # Plain TCP/Unix into the reused buffer.  Only for our own process():
+            # one overridden by a subclass is given bytes it may keep.
+            return self._once_into_buffer(sock)
         try:
-            data = self.sock.recv(self.reading_buffer_size)
-            if isinstance(self.sock, ssl.SSLSocket):
+            data = sock.recv(self.reading_buffer_size)
+            if isinstance(sock, ssl.SSLSocket):
                 # Records decrypted but not read yet are invisible to select/poll:
                 # take them now, or they wait for the next packet (classic bug).
-                while self.sock.pending():
-                    data += self.sock.recv(self.sock.pending())
+                while sock.pending():
+                    data += sock.recv(sock.pending())
         except (TimeoutError, BlockingIOError, ssl.SSLWantReadError, ssl.SSLWantWriteError):
             return self.check_deadlines()
         except OSError as exc:
@@ -418,7 +506,24 @@ class WebSocket:
             return False
         return self.process(data)
 
-    def process(self, bytes: bytes) -> bool:
+    def _once_into_buffer(self, sock: socket.socket) -> bool:
+        size = self.reading_buffer_size
+        buf = _take_buffer(size)
+        try:
+            try:
+                received = sock.recv_into(buf, size)
+            except (TimeoutError, BlockingIOError):
+                return self.check_deadlines()
+            except OSError as exc:
+                self.core.connection_lost()
+                if not self.server_terminated:
+                    self.unhandled_error(exc)
+                return False
+            return self.process(memoryview(buf)[:received])
+        finally:
+            _give_back_buffer(buf)
+
+    def process(self, bytes: BytesLike) -> bool:
         """Feed received bytes to the core and act on what it found.
 
         Messages go to :meth:`received_message`, pongs to :meth:`ponged`;
@@ -522,9 +627,13 @@ class WebSocket:
                 self.fire_opened()
                 if not self.process_pending():
                     return
+                timeout: float | None = None
                 while not self.terminated:
                     wait = self.next_deadline()
-                    sock.settimeout(0.5 if wait is None else min(max(wait, 0.01), 0.5))
+                    new = 0.5 if wait is None else min(max(wait, 0.01), 0.5)
+                    if new != timeout:  # settimeout() is a syscall: only when it changes
+                        sock.settimeout(new)
+                        timeout = new
                     if not self.once():
                         break
         finally:
@@ -532,7 +641,7 @@ class WebSocket:
 
     def terminate(self) -> None:
         """End the connection: call :meth:`closed` once and close the socket."""
-        with self._terminate_lock:
+        with _TERMINATE_LOCK:
             if self._terminated_done:
                 return
             self._terminated_done = True
