@@ -619,3 +619,90 @@ def test_shutdown_closes_websockets_added_afterwards(
     assert after_peer.recv_close() == (1001, "bye")
     assert after.wait_closed()[0] in (1001, 1006)
     assert after.terminated
+
+
+# ---------------------------------------------------------------------------
+# Large writes and backpressure
+# ---------------------------------------------------------------------------
+
+
+def test_large_echoes_through_small_socket_buffers_are_intact(
+    manager: WebSocketManager, sockets: Sockets
+) -> None:
+    """Big payloads go out as header + payload in one sendmsg(); partial writes resume right."""
+    ws, peer = managed(manager, sockets, bufsize=8 * 1024)
+    payloads = [os.urandom(n) for n in (16 * 1024, 1024 * 1024 + 3, 70_000, 2 * 1024 * 1024)]
+    payloads.append("ß".encode() * 300_000)
+
+    def send() -> None:
+        for i, payload in enumerate(payloads):
+            peer.send(TEXT if i == len(payloads) - 1 else BINARY, payload)
+
+    sender = threading.Thread(target=send, daemon=True)
+    sender.start()
+    for i, payload in enumerate(payloads):
+        opcode, echoed = peer.recv_frame()
+        assert (opcode, len(echoed)) == (TEXT if i == len(payloads) - 1 else BINARY, len(payload))
+        assert echoed == payload, f"echo {i} differs"
+    sender.join(WAIT)
+    assert not ws.terminated
+
+
+def test_a_peer_that_reads_late_is_throttled_not_dropped(
+    manager: WebSocketManager, sockets: Sockets
+) -> None:
+    """Requests whose answers pile up beyond pause_reading_above stop being read.
+
+    The peer sends 24 MiB of echo requests before reading anything: six times
+    the websocket's max_write_buffer.  The manager stops reading it instead of
+    buffering (and dropping it), other peers are served meanwhile, and once the
+    peer reads, every echo arrives, in order.
+    """
+    ws, peer = managed(manager, sockets)
+    others = [managed(manager, sockets) for _ in range(2)]
+    chunk = os.urandom(256 * 1024)
+    count = 96
+    sent = threading.Event()
+
+    def send() -> None:
+        for i in range(count):
+            peer.send(BINARY, struct.pack("!I", i) + chunk)
+        sent.set()
+
+    sender = threading.Thread(target=send, daemon=True)
+    sender.start()
+    # The sender soon blocks: its requests are not read while their answers wait.
+    peak = 0
+    for _ in range(40):
+        peak = max(peak, ws.pending_write)
+        for j, (_, other_peer) in enumerate(others):
+            other_peer.send(TEXT, f"other {j}".encode())
+            assert other_peer.recv_frame() == (TEXT, f"other {j}".encode())
+        threading.Event().wait(0.02)
+    assert not sent.is_set(), "all requests were read although no answer was"
+    assert ws.pending_write <= ws.max_write_buffer and not ws.terminated
+    assert peak > manager.pause_reading_above
+    for i in range(count):
+        opcode, payload = peer.recv_frame()
+        assert opcode == BINARY and payload[4:] == chunk
+        assert struct.unpack("!I", payload[:4])[0] == i
+    assert sent.wait(WAIT)
+    sender.join(WAIT)
+    assert not ws.terminated and ws in manager
+
+
+def test_remove_a_websocket_whose_socket_is_closed(
+    manager: WebSocketManager, sockets: Sockets
+) -> None:
+    ws, _ = managed(manager, sockets)
+    kept, kept_peer = managed(manager, sockets)
+    assert ws.events.get(timeout=WAIT) == ("opened",)
+    assert ws.sock is not None
+    ws.sock.close()
+    manager.remove(ws)
+    assert ws not in manager and kept in manager and len(manager) == 1
+    manager.remove(ws)  # twice: nothing happens
+    never_added = Echo(sockets.pair()[0])
+    manager.remove(never_added)
+    kept_peer.send(TEXT, b"still served")
+    assert kept_peer.recv_frame() == (TEXT, b"still served")

@@ -64,6 +64,7 @@ class SelectPoller:
         self.timeout = timeout
         self._fds: set[int] = set()
         self._writers: set[int] = set()
+        self._paused: set[int] = set()
 
     def release(self) -> None:
         """Forget every descriptor."""
@@ -78,6 +79,14 @@ class SelectPoller:
         """Stop watching ``fd``."""
         self._fds.discard(fd)
         self._writers.discard(fd)
+        self._paused.discard(fd)
+
+    def pause_reading(self, fd: int, flag: bool) -> None:
+        """Stop (or resume) watching ``fd`` for reading; writability is still watched."""
+        if flag:
+            self._paused.add(fd)
+        else:
+            self._paused.discard(fd)
 
     def want_write(self, fd: int, flag: bool) -> None:
         """Also watch ``fd`` for writability (while a write is pending)."""
@@ -92,7 +101,9 @@ class SelectPoller:
             time.sleep(wait)
             return []
         try:
-            readable, writable, _ = select.select(list(self._fds), list(self._writers), [], wait)
+            readable, writable, _ = select.select(
+                list(self._fds - self._paused), list(self._writers), [], wait
+            )
         except (OSError, ValueError):
             # A descriptor closed under us: find it and report it readable,
             # so its websocket's next read sees the error.
@@ -122,6 +133,17 @@ class EPollPoller:
         self.timeout = timeout
         self.poller = select.epoll()
         self._mask = select.EPOLLIN | select.EPOLLPRI | select.EPOLLRDHUP
+        self._writing: set[int] = set()
+        self._paused: set[int] = set()
+
+    def _apply(self, fd: int) -> None:
+        mask = 0 if fd in self._paused else self._mask
+        if fd in self._writing:
+            mask |= select.EPOLLOUT
+        try:
+            self.poller.modify(fd, mask)
+        except (OSError, ValueError):
+            pass
 
     def release(self) -> None:
         self.poller.close()
@@ -133,16 +155,27 @@ class EPollPoller:
             self.poller.modify(fd, self._mask)
 
     def unregister(self, fd: int) -> None:
+        self._writing.discard(fd)
+        self._paused.discard(fd)
         try:
             self.poller.unregister(fd)
         except (OSError, ValueError):
             pass  # already closed: the kernel dropped it
 
     def want_write(self, fd: int, flag: bool) -> None:
-        try:
-            self.poller.modify(fd, self._mask | (select.EPOLLOUT if flag else 0))
-        except (OSError, ValueError):
-            pass
+        if flag:
+            self._writing.add(fd)
+        else:
+            self._writing.discard(fd)
+        self._apply(fd)
+
+    def pause_reading(self, fd: int, flag: bool) -> None:
+        """Stop (or resume) watching ``fd`` for reading; writability is still watched."""
+        if flag:
+            self._paused.add(fd)
+        else:
+            self._paused.discard(fd)
+        self._apply(fd)
 
     def poll_events(self, timeout: float | None = None) -> list[PollEvent]:
         try:
@@ -194,6 +227,10 @@ class KQueuePoller:
     def want_write(self, fd: int, flag: bool) -> None:
         flags = _kq.KQ_EV_ADD if flag else _kq.KQ_EV_DELETE
         self._control(fd, _kq.KQ_FILTER_WRITE, flags)
+
+    def pause_reading(self, fd: int, flag: bool) -> None:
+        """Stop (or resume) watching ``fd`` for reading; writability is still watched."""
+        self._control(fd, _kq.KQ_FILTER_READ, _kq.KQ_EV_DELETE if flag else _kq.KQ_EV_ADD)
 
     def poll_events(self, timeout: float | None = None) -> list[PollEvent]:
         try:
@@ -249,6 +286,11 @@ class WebSocketManager(threading.Thread):
     :meth:`publish` sends; the manager does not close it.
     """
 
+    #: Backpressure: stop reading a websocket whose unsent output exceeds this
+    #: (what it asks for piles up), read it again below ``resume_reading_below``.
+    #: ``WebSocket.max_write_buffer`` still drops a peer that does not read at all.
+    pause_reading_above = 1024 * 1024
+    resume_reading_below = 256 * 1024
     #: Seconds between sweeps of close and keepalive deadlines.
     sweep_interval = 0.25
     #: Messages from the backend waiting for the manager's thread; beyond
@@ -266,6 +308,10 @@ class WebSocketManager(threading.Thread):
         self._wake_w.setblocking(False)
         self.poller.register(self._wake_r.fileno())
         self._pending_writes: set[WebSocket] = set()
+        self._read_paused: set[int] = set()
+        # epoll and kqueue see a registration made from another thread at once;
+        # select() copies its sets when called, so it must be woken up.
+        self._wake_on_register = isinstance(self.poller, SelectPoller)
         self._next_sweep = 0.0
         self._stopped = False
         self._shutting_down: tuple[int, str] | None = None
@@ -311,7 +357,8 @@ class WebSocketManager(threading.Thread):
         sock = websocket.sock
         if sock is None:
             return
-        logger.info("Managing websocket %s", format_addresses(websocket))
+        if logger.isEnabledFor(logging.INFO):  # format_addresses: 2 syscalls, cached tuples
+            logger.info("Managing websocket %s", format_addresses(websocket))
         fd = sock.fileno()
         with self.lock:
             self.websockets[fd] = websocket
@@ -338,7 +385,8 @@ class WebSocketManager(threading.Thread):
             self._close_quietly(websocket, *self._shutting_down)
         if websocket.pending_write:
             self._want_write(websocket)
-        self._wake()
+        elif self._wake_on_register:
+            self._wake()  # select() only sees the new socket from its next call
 
     @staticmethod
     def _close_quietly(websocket: WebSocket, code: int, message: str) -> None:
@@ -351,15 +399,25 @@ class WebSocketManager(threading.Thread):
         """Stop managing ``websocket`` (its :meth:`closed` is not called)."""
         sock = websocket.sock
         with self.lock:
-            fd = next((fd for fd, ws in self.websockets.items() if ws is websocket), None)
+            fd: int | None = None
+            if sock is not None:
+                try:
+                    fd = sock.fileno()
+                except (OSError, ValueError):
+                    fd = None
+                if fd is not None and self.websockets.get(fd) is not websocket:
+                    fd = None
+            if fd is None:  # its socket is already closed: look for it (rare)
+                fd = next((fd for fd, ws in self.websockets.items() if ws is websocket), None)
             if fd is None:
                 return
             del self.websockets[fd]
+            self._read_paused.discard(fd)
             self.poller.unregister(fd)
             self._pending_writes.discard(websocket)
         self._leave_all(websocket)
         websocket._on_pending_write = None
-        if sock is not None:
+        if sock is not None and logger.isEnabledFor(logging.INFO):
             logger.info("Removing websocket %s", format_addresses(websocket))
 
     def stop(self) -> None:
@@ -393,8 +451,21 @@ class WebSocketManager(threading.Thread):
                         continue
                     if writable and ws.flush():
                         self.poller.want_write(fd, False)
-                    if readable and (not ws.once() or ws.terminated):
-                        self._finish(ws)
+                    if fd in self._read_paused and ws.pending_write <= self.resume_reading_below:
+                        self._read_paused.discard(fd)
+                        self.poller.pause_reading(fd, False)
+                    if readable:
+                        if not ws.once() or ws.terminated:
+                            self._finish(ws)
+                        elif (
+                            ws.pending_write > self.pause_reading_above
+                            and fd not in self._read_paused
+                            and hasattr(self.poller, "pause_reading")
+                        ):
+                            # Backpressure: a peer that sends faster than it reads
+                            # what it causes is throttled, not dropped.
+                            self._read_paused.add(fd)
+                            self.poller.pause_reading(fd, True)
                 now = time.monotonic()
                 if now >= self._next_sweep:
                     self._next_sweep = now + self.sweep_interval
@@ -657,6 +728,16 @@ class WebSocketManager(threading.Thread):
 
     def _want_write(self, websocket: WebSocket) -> None:
         """A websocket has bytes its socket did not take: poll it for writability."""
+        if threading.get_ident() == self.ident:
+            # Written from a handler, in the manager's own thread: no need to
+            # wake it through the socket pair, the poller is ours to change.
+            sock = websocket.sock
+            if sock is not None:
+                try:
+                    self.poller.want_write(sock.fileno(), True)
+                except (OSError, ValueError):
+                    pass
+            return
         with self.lock:
             self._pending_writes.add(websocket)
         self._wake()
