@@ -75,6 +75,7 @@ class Ws4pyServer:
                         "scheme": environ.get("wsgi.url_scheme"),
                         "origin": environ.get("HTTP_ORIGIN"),
                         "websocket": self,
+                        "environ": dict(environ),
                     }
                 )
 
@@ -751,3 +752,56 @@ def test_ipv6_server(
     ws = ws_connect(server.url, clients)
     ws.send("over ipv6")
     assert ws.recv(WAIT) == "over ipv6"
+
+
+def test_environ_does_not_copy_the_process_environment(
+    server: Ws4pyServer, clients: contextlib.ExitStack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A websocket keeps its environ for life: wsgiref's copy of os.environ is left out."""
+    monkeypatch.setenv("WS4PY_TEST_SECRET", "not for the websocket")
+    ws = ws_connect(server.url + "path?q=1", clients, additional_headers={"X-Extra": "yes"})
+    ws.send("x")
+    assert ws.recv(WAIT) == "x"
+    environ = server.opened.get(timeout=WAIT)["environ"]
+    assert "WS4PY_TEST_SECRET" not in environ and "PATH" not in environ
+    assert environ["REQUEST_METHOD"] == "GET" and environ["PATH_INFO"] == "/path"
+    assert environ["QUERY_STRING"] == "q=1" and environ["HTTP_X_EXTRA"] == "yes"
+    assert environ["SERVER_PROTOCOL"] == "HTTP/1.1" and environ["wsgi.version"] == (1, 0)
+    assert "REMOTE_ADDR" in environ and "SERVER_PORT" in environ
+
+
+def _handshake_threads() -> set[threading.Thread]:
+    return {t for t in threading.enumerate() if t.name == "ws4py-handshake"}
+
+
+def test_handshake_threads_are_reused_and_released(
+    start_server: Callable[..., Ws4pyServer], clients: contextlib.ExitStack
+) -> None:
+    before = _handshake_threads()
+    server = start_server("manager")
+    for i in range(30):  # one after the other: one idle thread serves them all
+        with connect(server.url, open_timeout=WAIT, compression=None) as ws:
+            ws.send(str(i))
+            assert ws.recv(WAIT) == str(i)
+    assert len(_handshake_threads() - before) <= 2
+
+    async def burst() -> None:
+        async def one(i: int) -> None:
+            async with async_connect(server.url, open_timeout=WAIT, compression=None) as ws:
+                await ws.send(str(i))
+                assert await ws.recv() == str(i)
+
+        await asyncio.gather(*(one(i) for i in range(60)))
+
+    asyncio.run(burst())
+    pool = server.server._handshake_threads
+    assert pool is not None
+    deadline = time.monotonic() + WAIT
+    while len(_handshake_threads() - before) > pool.max_idle:
+        assert time.monotonic() < deadline, "more idle handshake threads than max_idle"
+        time.sleep(0.02)
+    server.stop()
+    deadline = time.monotonic() + WAIT
+    while _handshake_threads() - before:
+        assert time.monotonic() < deadline, "idle handshake threads outlived server_close()"
+        time.sleep(0.02)

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import io
 import logging
+import queue
 import socket
 import socketserver
 import ssl
@@ -70,6 +71,10 @@ class WebSocketWSGIHandler(SimpleHandler):
 
     request_handler: WebSocketWSGIRequestHandler
     leftover = b""
+    #: wsgiref copies the whole process environment into every request's
+    #: environ (CGI heritage, not asked by PEP 3333); a websocket keeps its
+    #: environ for its lifetime, so that copy cost memory per connection.
+    os_environ: Any = {}
 
     environ: dict[str, Any]
 
@@ -241,11 +246,77 @@ class WebSocketWSGIRequestHandler(WSGIRequestHandler):
         logger.debug("%s %s", self.address_string(), format % args)
 
 
+class _HandshakeThreads:
+    """Threads for handshakes, kept for a while once idle and reused.
+
+    A request goes to an idle thread if there is one, else to a new thread:
+    as many run at once as before (a slow client never holds up the others),
+    but a burst of connections stops paying for a thread start each (and the
+    accepting thread no longer waits for each new thread to be up).
+    """
+
+    idle_timeout = 10.0
+    max_idle = 16
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._idle = 0
+        self._released = False
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+
+    def submit(self, fn: Callable[..., Any], *args: Any) -> None:
+        with self._lock:
+            spawn = self._idle == 0
+            if not spawn:
+                self._idle -= 1
+        self._queue.put((fn, args))
+        if spawn:
+            threading.Thread(target=self._work, name="ws4py-handshake", daemon=True).start()
+
+    def release(self) -> None:
+        """Let the idle threads go now (the server is closing), not after idle_timeout."""
+        with self._lock:
+            idle, self._idle = self._idle, 0
+            self._released = True
+        for _ in range(idle):
+            self._queue.put(None)
+
+    def _work(self) -> None:
+        while True:
+            try:
+                item = self._queue.get(timeout=self.idle_timeout)
+            except queue.Empty:
+                with self._lock:
+                    if self._idle > 0:
+                        self._idle -= 1
+                        return
+                continue  # a request is on its way to us
+            if item is None:
+                return
+            fn, args = item
+            try:
+                fn(*args)
+            except Exception:
+                logger.exception("Handshake thread failed")
+            with self._lock:
+                if self._released or self._idle >= self.max_idle:
+                    return  # enough threads wait already: a burst leaves few behind
+                self._idle += 1
+
+
 class WSGIServer(socketserver.ThreadingMixIn, _WSGIServer):
     """A WSGI server whose upgraded connections go to a :class:`WebSocketManager`.
 
     ``ssl_context`` (an attribute; see :func:`make_server`) serves ``wss://``.
     """
+
+    _handshake_threads: _HandshakeThreads | None = None
+
+    def _start_handshake(self, request: Any, client_address: Any) -> None:
+        """ThreadingMixIn.process_request, on a reused idle thread when there is one."""
+        if self._handshake_threads is None:
+            self._handshake_threads = _HandshakeThreads()
+        self._handshake_threads.submit(self.process_request_thread, request, client_address)
 
     daemon_threads = True
     block_on_close = False
@@ -298,7 +369,7 @@ class WSGIServer(socketserver.ThreadingMixIn, _WSGIServer):
             return
         with self._upgraded_lock:
             self._admitted[id(request)] = ip
-        super().process_request(request, client_address)
+        self._start_handshake(request, client_address)
 
     def _refuse(self, sock: socket.socket, ip: str) -> None:
         """Beyond a cap: a 503 after the request (bounded), or a plain close under a flood."""
@@ -378,7 +449,8 @@ class WSGIServer(socketserver.ThreadingMixIn, _WSGIServer):
 
     def link_websocket_to_server(self, websocket: WebSocket) -> None:
         """Hand an upgraded websocket to the manager (or to a thread of its own)."""
-        logger.info("Upgraded %s", format_addresses(websocket))
+        if logger.isEnabledFor(logging.INFO):
+            logger.info("Upgraded %s", format_addresses(websocket))
         with self._upgraded_lock:  # the connection's admission now follows the websocket
             ip = self._admitted.pop(id(websocket.sock), None)
             if ip is not None:
@@ -431,6 +503,8 @@ class WSGIServer(socketserver.ThreadingMixIn, _WSGIServer):
             for websocket in list(manager):  # still there: drop them (closed() with 1006)
                 manager.remove(websocket)
                 websocket.terminate()
+        if self._handshake_threads is not None:
+            self._handshake_threads.release()
         super().server_close()
 
 
