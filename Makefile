@@ -16,7 +16,7 @@ test:
 	scripts/test.sh
 
 lint: venv
-	.venv/bin/ruff check src tests bench conformance
+	.venv/bin/ruff check src tests bench conformance fuzz
 	.venv/bin/mypy
 
 unit: venv

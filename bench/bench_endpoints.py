@@ -535,7 +535,7 @@ class ServerProc:
         exe = Path(sys.executable).parent / "py-spy"  # pip install py-spy (in this venv)
         spy = str(exe) if exe.exists() else shutil.which("py-spy") or "py-spy"
         self._profiler = subprocess.Popen(
-            [spy, "record", "--pid", str(self.pid), "--format", "raw", "--rate", str(rate),
+            [spy, "record", "--pid", str(self.pid), "--format", "raw", "--rate", str(rate), "--gil",
              "--output", path, "--nonblocking"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )

@@ -3,7 +3,8 @@
 #   1. lint (ruff, mypy --strict) in the main environment;
 #   2. the unit and integration tests on every CPython 3.10-3.13 found here;
 #   3. the same tests once more with the C speedup disabled (pure-Python twin);
-#   4. the Autobahn testsuite, server (both modes) and client, strictly.
+#   4. each fuzz harness for FUZZ_SECONDS (default 60; 0 skips), coverage-guided (atheris);
+#   5. the Autobahn testsuite, server (both modes) and client, strictly.
 # Each step's environment is created on first use (scripts/venv.sh).
 set -uo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -18,7 +19,7 @@ step "environment ($main_python)"
 scripts/venv.sh "$main_python" .venv dev || exit 3
 
 step "ruff"
-.venv/bin/ruff check src tests bench conformance || failed+=(ruff)
+.venv/bin/ruff check src tests bench conformance fuzz || failed+=(ruff)
 step "mypy --strict"
 .venv/bin/mypy || failed+=(mypy)
 
@@ -45,6 +46,11 @@ done
 
 step "pytest without the C speedup (pure-Python masking)"
 WS4PY_NO_SPEEDUPS=1 .venv/bin/python -m pytest -q -p no:cacheprovider || failed+=(pytest-pure)
+
+if [ "${FUZZ_SECONDS:-60}" != "0" ]; then
+    step "coverage-guided fuzzing, ${FUZZ_SECONDS:-60} s per harness (scripts/fuzz.sh)"
+    scripts/fuzz.sh "${FUZZ_SECONDS:-60}" || failed+=(fuzz)
+fi
 
 if [ "${SKIP_CONFORMANCE:-}" = "" ]; then
     step "Autobahn testsuite"

@@ -22,6 +22,7 @@ from typing import Any, NamedTuple
 
 import pytest
 
+import ws4py.websocket as websocket_module
 from ws4py.exc import ConnectionClosedError, StreamClosed
 from ws4py.messaging import (
     BinaryMessage,
@@ -973,9 +974,18 @@ class Keeper(WebSocket):
         self.kept.append(message)
 
 
+def as_managed(ws: WebSocket) -> WebSocket:
+    """Non-blocking, as WebSocketManager.add() makes it: reads go to the reused buffer."""
+    assert ws.sock is not None
+    ws.sock.setblocking(False)
+    ws._nonblocking = True
+    return ws
+
+
 def test_messages_kept_across_reads_stay_intact(endpoints: Endpoints) -> None:
     """Every later read reuses the buffer: nothing kept may point into it."""
     ws, peer = endpoints.server(Keeper, run=False)
+    as_managed(ws)
     rng = random.Random(7)
     expected: list[tuple[int, bytes]] = []
     wire = bytearray()
@@ -1024,10 +1034,13 @@ def test_overridden_process_is_given_bytes(endpoints: Endpoints) -> None:
             return super().process(bytes)
 
     ws, peer = endpoints.server(Overrides, run=False)
-    peer.send(TEXT, b"one")
-    assert ws.once()
-    peer.send(TEXT, b"two")
-    assert ws.once()
+    as_managed(ws)
+    for text in (b"one", b"two"):
+        peer.send(TEXT, text)
+        deadline = time.monotonic() + WAIT
+        while sum(map(len, seen)) < len(frame_bytes(TEXT, text)) * (1 + (text == b"two")):
+            assert time.monotonic() < deadline
+            assert ws.once()
     assert all(type(chunk) is bytes for chunk in seen)
     assert len(b"".join(seen)) == 2 * len(frame_bytes(TEXT, b"one"))
     assert [ws.next_event()[2] for _ in range(2)] == [b"one", b"two"]
@@ -1038,6 +1051,7 @@ def test_a_handler_reading_another_websocket_does_not_clobber_the_buffer(
 ) -> None:
     """A read in the same thread, from inside a handler, gets a buffer of its own."""
     other, other_peer = endpoints.server(Keeper, run=False)
+    as_managed(other)
     other_peer.send(BINARY, b"\xee" * 100_000)
 
     class ReadsOther(Keeper):
@@ -1048,6 +1062,7 @@ def test_a_handler_reading_another_websocket_does_not_clobber_the_buffer(
                     assert other.once()
 
     ws, peer = endpoints.server(ReadsOther, run=False)
+    as_managed(ws)
     # Both messages arrive in one read: the second is parsed after the handler ran.
     second = b"\x11" * 50_000
     peer.sock.sendall(frame_bytes(TEXT, b"first") + frame_bytes(BINARY, second))
@@ -1057,3 +1072,19 @@ def test_a_handler_reading_another_websocket_does_not_clobber_the_buffer(
         assert ws.once()
     assert [bytes(m.data) for m in ws.kept] == [b"first", second]
     assert bytes(other.kept[0].data) == b"\xee" * 100_000
+
+
+def test_thread_mode_reads_keep_no_buffer(endpoints: Endpoints) -> None:
+    """A blocking websocket (thread mode) does not hold a reused buffer in its thread."""
+    ws, peer = endpoints.server(Keeper, run=False)
+    held: list[bool] = []
+
+    def read() -> None:
+        assert ws.once()
+        held.append("buf" in websocket_module._buffers.__dict__)
+
+    peer.send(BINARY, b"x" * 1000)
+    thread = threading.Thread(target=read)
+    thread.start()
+    thread.join(WAIT)
+    assert held == [False] and bytes(ws.kept[0].data) == b"x" * 1000

@@ -486,9 +486,15 @@ class WebSocket:
             return False
         sock = self.sock
         data: Any
-        if type(sock) is socket.socket and type(self).process is WebSocket.process:
-            # Plain TCP/Unix into the reused buffer.  Only for our own process():
-            # one overridden by a subclass is given bytes it may keep.
+        if (
+            self._nonblocking
+            and type(sock) is socket.socket
+            and type(self).process is WebSocket.process
+        ):
+            # A manager's plain TCP/Unix socket: into the manager thread's reused
+            # buffer.  Not in thread mode, where each connection's thread would
+            # keep a buffer of its own while idle; nor for a process() overridden
+            # by a subclass, which is given bytes it may keep.
             return self._once_into_buffer(sock)
         try:
             data = sock.recv(self.reading_buffer_size)

@@ -256,7 +256,7 @@ class _HandshakeThreads:
     """
 
     idle_timeout = 10.0
-    max_idle = 16
+    max_idle = 8
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
