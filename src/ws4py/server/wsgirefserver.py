@@ -74,6 +74,7 @@ class WebSocketWSGIHandler(SimpleHandler):
     #: wsgiref copies the whole process environment into every request's
     #: environ (CGI heritage, not asked by PEP 3333); a websocket keeps its
     #: environ for its lifetime, so that copy cost memory per connection.
+    #: ``WebSocketWSGIHandler.os_environ = os.environ`` brings it back.
     os_environ: Any = {}
 
     environ: dict[str, Any]
