@@ -498,6 +498,8 @@ def test_threads_draw_different_keys() -> None:
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork()")
+# 3.12+ warns about fork() with threads running; the child only draws keys and exits.
+@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
 def test_a_forked_child_does_not_reuse_its_parents_keys() -> None:
     masking_key()  # the parent has a batch in hand
     read_end, write_end = os.pipe()
