@@ -57,6 +57,7 @@ import hashlib
 import http
 import os
 import re
+import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -430,7 +431,7 @@ def parse_request(head: bytes) -> Request:
         raise HandshakeError(f"invalid request target in request line {request_line[:128]!r}")
     if _HTTP_VERSION_RE.fullmatch(version) is None:
         raise HandshakeError(f"invalid HTTP version in request line {request_line[:128]!r}")
-    return Request(method, target, version, _parse_headers(lines[1:]))
+    return Request(sys.intern(method), target, sys.intern(version), _parse_headers(lines[1:]))
 
 
 def parse_response(head: bytes) -> Response:

@@ -234,8 +234,13 @@ class WebSocketWSGIRequestHandler(WSGIRequestHandler):
             if key in ("CONTENT_TYPE", "CONTENT_LENGTH"):
                 env[key] = value
                 continue
-            key = "HTTP_" + key
-            env[key] = f"{env[key]},{value}" if key in env else value
+            # Interned: a websocket keeps its environ for life, and every connection
+            # repeats the same names and mostly the same values (the key aside).
+            key = sys.intern("HTTP_" + key)
+            if key in env:
+                env[key] = f"{env[key]},{value}"
+            else:
+                env[key] = value if key == "HTTP_SEC_WEBSOCKET_KEY" else sys.intern(value)
         return env
 
     def upgraded(self, websocket: WebSocket) -> None:
@@ -257,7 +262,7 @@ class _HandshakeThreads:
     """
 
     idle_timeout = 10.0
-    max_idle = 8
+    max_idle = 2
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
