@@ -371,18 +371,7 @@ class WebSocket:
                     self._wbuf += payload
                 else:
                     self._wbuf += memoryview(payload)[sent - len(header) :]
-        if overflow:
-            logger.warning(
-                "Dropping %s: its peer does not read (%d bytes pending)",
-                format_addresses(self),
-                len(self._wbuf),
-            )
-            self.core.connection_lost()
-            self._wbuf.clear()
-        if self._on_pending_write is not None:
-            self._on_pending_write(self)
-        if overflow:
-            raise ConnectionClosedError("peer is not reading; write buffer overflow")
+        self._after_buffering(overflow)
 
     def send_frame(self, frame: bytes) -> None:
         """Send frame bytes built beforehand (e.g. once for a broadcast)."""
@@ -447,6 +436,10 @@ class WebSocket:
             overflow = len(self._wbuf) > self.max_write_buffer
             if not overflow:
                 self._wbuf += data
+        self._after_buffering(overflow)
+
+    def _after_buffering(self, overflow: bool) -> None:
+        """Bytes wait in the write buffer: have them flushed, or drop a peer over the bound."""
         if overflow:
             logger.warning(
                 "Dropping %s: its peer does not read (%d bytes pending)",
@@ -486,6 +479,7 @@ class WebSocket:
             return False
         sock = self.sock
         data: Any
+        buf: bytearray | None = None
         if (
             self._nonblocking
             and type(sock) is socket.socket
@@ -495,39 +489,29 @@ class WebSocket:
             # buffer.  Not in thread mode, where each connection's thread would
             # keep a buffer of its own while idle; nor for a process() overridden
             # by a subclass, which is given bytes it may keep.
-            return self._once_into_buffer(sock)
-        try:
-            data = sock.recv(self.reading_buffer_size)
-            if isinstance(sock, ssl.SSLSocket):
-                # Records decrypted but not read yet are invisible to select/poll:
-                # take them now, or they wait for the next packet (classic bug).
-                while sock.pending():
-                    data += sock.recv(sock.pending())
-        except (TimeoutError, BlockingIOError, ssl.SSLWantReadError, ssl.SSLWantWriteError):
-            return self.check_deadlines()
-        except OSError as exc:
-            self.core.connection_lost()
-            if not self.server_terminated:
-                self.unhandled_error(exc)
-            return False
-        return self.process(data)
-
-    def _once_into_buffer(self, sock: socket.socket) -> bool:
-        size = self.reading_buffer_size
-        buf = _take_buffer(size)
+            buf = _take_buffer(self.reading_buffer_size)
         try:
             try:
-                received = sock.recv_into(buf, size)
-            except (TimeoutError, BlockingIOError):
+                if buf is not None:
+                    data = memoryview(buf)[: sock.recv_into(buf, self.reading_buffer_size)]
+                else:
+                    data = sock.recv(self.reading_buffer_size)
+                    if isinstance(sock, ssl.SSLSocket):
+                        # Records decrypted but not read yet are invisible to select/poll:
+                        # take them now, or they wait for the next packet (classic bug).
+                        while sock.pending():
+                            data += sock.recv(sock.pending())
+            except (TimeoutError, BlockingIOError, ssl.SSLWantReadError, ssl.SSLWantWriteError):
                 return self.check_deadlines()
             except OSError as exc:
                 self.core.connection_lost()
                 if not self.server_terminated:
                     self.unhandled_error(exc)
                 return False
-            return self.process(memoryview(buf)[:received])
+            return self.process(data)
         finally:
-            _give_back_buffer(buf)
+            if buf is not None:
+                _give_back_buffer(buf)
 
     def process(self, bytes: BytesLike) -> bool:
         """Feed received bytes to the core and act on what it found.
