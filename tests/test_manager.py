@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from ws4py.exc import ConnectionClosedError
 from ws4py.manager import (
     EPollPoller,
     KQueuePoller,
@@ -706,3 +707,32 @@ def test_remove_a_websocket_whose_socket_is_closed(
     manager.remove(never_added)
     kept_peer.send(TEXT, b"still served")
     assert kept_peer.recv_frame() == (TEXT, b"still served")
+
+
+def test_large_sends_to_a_peer_that_never_reads_drop_it(
+    manager: WebSocketManager, sockets: Sockets, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The sendmsg path keeps the write-buffer bound: past it the peer is dropped (1006)."""
+    caplog.set_level(logging.WARNING, logger="ws4py")
+
+    class Bounded(Recorder):
+        max_write_buffer = 64 * 1024
+
+    ws, peer = managed(manager, sockets, Bounded, bufsize=16 * 1024)
+    assert ws.events.get(timeout=WAIT) == ("opened",)
+    chunk = os.urandom(32 * 1024)  # above VECTOR_WRITE_MIN: header + payload by sendmsg
+    sent = 0
+    with pytest.raises(ConnectionClosedError, match="write buffer overflow"):
+        for i in range(1000):
+            ws.send(struct.pack("!I", i) + chunk, binary=True)
+            sent += 1
+    assert ws.wait_closed() == (1006, "")
+    assert ws not in manager and "does not read" in caplog.text
+    # What reached the peer before the drop: whole messages in order, then EOF.
+    got = []
+    with pytest.raises(EOFError):
+        while True:
+            opcode, payload = peer.recv_frame()
+            assert opcode == BINARY and payload[4:] == chunk
+            got.append(struct.unpack("!I", payload[:4])[0])
+    assert got == list(range(len(got))) and len(got) <= sent + 1
