@@ -23,6 +23,9 @@ step "ruff"
 step "mypy --strict"
 .venv/bin/mypy || failed+=(mypy)
 
+step "classic ws4py 0.6.0 for tests/differential (.venv-classic)"
+scripts/classic-venv.sh "$main_python" || failed+=(classic-venv)
+
 step "browser for tests/test_browser.py (Debian's chromium)"
 scripts/install-browser.sh || failed+=(install-browser)
 
