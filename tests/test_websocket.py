@@ -283,11 +283,11 @@ def test_handlers_called_as_documented(endpoints: Endpoints) -> None:
     peer.send_close(1000, "done")
     echo = peer.recv_frame()
     assert echo.opcode == CLOSE and echo.close_code == 1000
-    assert ws.next_event() == ("closed", 1000, "done")
+    assert ws.next_event() == ("closed", 1000, b"done")  # the reason as bytes (0.6.0)
     peer.expect_eof()
     endpoints.threads[-1].join(WAIT)
     ws.terminate()  # again: closed() is not called twice
-    assert ws.closed_calls == [(1000, "done")]
+    assert ws.closed_calls == [(1000, b"done")]
     assert ws.events.empty()
 
 
@@ -345,10 +345,10 @@ def test_close_initiated_by_websocket(endpoints: Endpoints) -> None:
     assert (frame.close_code, frame.close_reason) == (1001, "going away")
     assert ws.server_terminated and not ws.client_terminated and not ws.terminated
     peer.send_close(1001, "ok, bye")
-    assert ws.wait_closed() == (1001, "ok, bye")
+    assert ws.wait_closed() == (1001, b"ok, bye")
     peer.expect_eof()  # the server closes TCP; the second close() sent nothing
     endpoints.threads[-1].join(WAIT)
-    assert ws.closed_calls == [(1001, "ok, bye")]
+    assert ws.closed_calls == [(1001, b"ok, bye")]
     assert ws.terminated and ws.client_terminated and ws.server_terminated
 
 
@@ -357,10 +357,10 @@ def test_close_initiated_by_peer(endpoints: Endpoints) -> None:
     peer.send_close(4000, "peer leaves")
     echo = peer.recv_frame()
     assert echo.opcode == CLOSE and echo.close_code == 4000  # the code is echoed (5.5.1)
-    assert ws.wait_closed() == (4000, "peer leaves")
+    assert ws.wait_closed() == (4000, b"peer leaves")
     peer.expect_eof()
     endpoints.threads[-1].join(WAIT)
-    assert ws.closed_calls == [(4000, "peer leaves")]
+    assert ws.closed_calls == [(4000, b"peer leaves")]
     with pytest.raises(ConnectionClosedError):
         ws.send("too late")
 
@@ -370,7 +370,7 @@ def test_empty_close_is_answered_with_empty_close(endpoints: Endpoints) -> None:
     peer.send(CLOSE, b"")
     echo = peer.recv_frame()
     assert echo.opcode == CLOSE and echo.payload == b""
-    assert ws.wait_closed() == (1005, "")
+    assert ws.wait_closed() == (1005, b"")
 
 
 @pytest.mark.parametrize("initiator", ["server", "client"])
@@ -385,13 +385,13 @@ def test_close_between_two_websockets(endpoints: Endpoints, initiator: str) -> N
     assert server.next_event() == ("opened",)
     assert client.next_event() == ("opened",)
     client.send("from client")
-    server.send(b"from server")
+    server.send(b"from server", binary=True)
     assert server.next_event() == ("message", TEXT, b"from client", TextMessage)
     assert client.next_event() == ("message", BINARY, b"from server", BinaryMessage)
 
     closer, other = (server, client) if initiator == "server" else (client, server)
     closer.close(3001, f"{initiator} says bye")
-    assert other.wait_closed() == (3001, f"{initiator} says bye")
+    assert other.wait_closed() == (3001, f"{initiator} says bye".encode())
     assert closer.wait_closed()[0] == 3001
     for thread in endpoints.threads:
         thread.join(WAIT)
@@ -409,11 +409,11 @@ def test_close_timeout_drops_silent_peer(endpoints: Endpoints) -> None:
     frame = peer.recv_frame()
     assert (frame.opcode, frame.close_code) == (CLOSE, 1000)
     # The peer never answers: the websocket gives up after close_timeout.
-    assert ws.wait_closed() == (1006, "")
+    assert ws.wait_closed() == (1006, "Going away")
     elapsed = time.monotonic() - started
     assert 0.25 <= elapsed < 3.0, elapsed
     peer.expect_eof()
-    assert ws.closed_calls == [(1006, "")]
+    assert ws.closed_calls == [(1006, "Going away")]
 
 
 def test_keepalive_closes_peer_that_never_pongs(endpoints: Endpoints) -> None:
@@ -500,18 +500,22 @@ def test_exception_in_opened_closes_with_1011(
     ("payload", "binary", "opcode", "wire"),
     [
         ("héllo", None, TEXT, "héllo".encode()),
-        (b"\x00bytes", None, BINARY, b"\x00bytes"),
-        (bytearray(b"array"), None, BINARY, b"array"),
-        (memoryview(b"xxview")[2:], None, BINARY, b"view"),
+        # bytes are text unless binary=True, as the reference's send(payload, binary=False)
+        (b"\x00bytes", None, TEXT, b"\x00bytes"),
+        (bytearray(b"array"), None, TEXT, b"array"),
+        (memoryview(b"xxview")[2:], None, TEXT, b"view"),
+        ("h\u00e9".encode(), None, TEXT, "h\u00e9".encode()),
+        (b"\xff\x00", True, BINARY, b"\xff\x00"),
         (b"echo idiom", False, TEXT, b"echo idiom"),  # send(message.data, message.is_binary)
         (b"explicit", True, BINARY, b"explicit"),
         ("text as binary", True, BINARY, b"text as binary"),
         ("", None, TEXT, b""),
-        (b"", None, BINARY, b""),
+        (b"", None, TEXT, b""),
+        (b"", True, BINARY, b""),
         (TextMessage("a message"), None, TEXT, b"a message"),
         (BinaryMessage(b"\x01\x02"), None, BINARY, b"\x01\x02"),
-        (b"x" * 70_000, None, BINARY, b"x" * 70_000),  # 64-bit length form
-        (b"y" * 300, None, BINARY, b"y" * 300),  # 16-bit length form
+        (b"x" * 70_000, True, BINARY, b"x" * 70_000),  # 64-bit length form
+        (b"y" * 300, None, TEXT, b"y" * 300),  # 16-bit length form
     ],
     ids=lambda v: type(v).__name__ if not isinstance(v, (int, type(None))) else repr(v),
 )
@@ -586,7 +590,7 @@ def test_client_side_frames_are_masked(endpoints: Endpoints) -> None:
     peer.sock.sendall(frame_bytes(TEXT, b"masked from server", mask=True))  # 1002 for a client
     close = peer.recv_frame()
     assert close.opcode == CLOSE and close.close_code == 1002 and close.masked
-    assert client.wait_closed()[0] == 1002
+    assert client.wait_closed() == (1006, "Going away")  # failed by us: no close came back
 
 
 def test_concurrent_senders_never_interleave(endpoints: Endpoints) -> None:
@@ -615,7 +619,7 @@ def test_concurrent_senders_never_interleave(endpoints: Endpoints) -> None:
             elif tid % 2:
                 ws.send(data.decode())
             else:
-                ws.send(data)
+                ws.send(data, True)
 
     reading = threading.Thread(target=reader, daemon=True)
     reading.start()
@@ -654,7 +658,7 @@ def test_send_waits_for_a_slow_reader_while_run_is_reading(endpoints: Endpoints)
 
     def send() -> None:
         try:
-            ws.send(big)
+            ws.send(big, True)
         except BaseException as exc:
             errors.append(exc)
         sent.set()
@@ -681,11 +685,11 @@ def test_write_timeout_drops_a_peer_that_never_reads(endpoints: Endpoints) -> No
     assert ws.next_event() == ("opened",)
     started = time.monotonic()
     with pytest.raises(ConnectionClosedError, match="not reading"):
-        ws.send(os.urandom(32 * 1024 * 1024))  # far more than the socket buffers hold
+        ws.send(os.urandom(32 * 1024 * 1024), True)  # far more than the socket buffers hold
     elapsed = time.monotonic() - started
     assert 0.9 <= elapsed < WAIT, elapsed
     assert ws.terminated
-    assert ws.wait_closed() == (1006, "")
+    assert ws.wait_closed() == (1006, "Going away")
 
 
 def test_send_after_close_raises(endpoints: Endpoints) -> None:
@@ -753,7 +757,7 @@ def test_classic_attributes_and_manual_driving(endpoints: Endpoints) -> None:
     assert ws.client_terminated and ws.terminated
     assert ws.once() is False
     ws.terminate()
-    assert ws.closed_calls == [(1000, "ack")]
+    assert ws.closed_calls == [(1000, b"ack")]
     assert ws.sock is None and ws.environ is None
     peer.expect_eof()
 
@@ -763,7 +767,7 @@ def test_process_empty_bytes_means_eof(endpoints: Endpoints) -> None:
     assert ws.process(b"") is False
     assert ws.terminated
     ws.terminate()
-    assert ws.closed_calls == [(1006, "")]
+    assert ws.closed_calls == [(1006, "Going away")]
 
 
 def test_peer_disappearing_reports_1006(endpoints: Endpoints) -> None:
@@ -773,7 +777,7 @@ def test_peer_disappearing_reports_1006(endpoints: Endpoints) -> None:
     peer.sock.sendall(b"\x81\x85ab")  # a header, part of the key, then nothing
     peer.sock.close()
     assert ws.next_event()[0] == "message"
-    assert ws.wait_closed() == (1006, "")
+    assert ws.wait_closed() == (1006, "Going away")
 
 
 # ---------------------------------------------------------------------------
@@ -896,7 +900,9 @@ def test_protocol_error_close_codes(endpoints: Endpoints, send: ProtocolCase, co
     close = peer.recv_frame()
     assert close.opcode == CLOSE, close
     assert close.close_code == code
-    assert ws.wait_closed()[0] == code
+    # We failed the connection: no close frame came back, hence 1006 (reference)
+    assert ws.wait_closed() == (1006, "Going away")
+    assert ws.core.failure is not None and ws.core.failure.code == code
     peer.expect_eof()  # a failed connection is dropped at once (7.1.7)
     assert ws.events.get(timeout=WAIT)[0] == "closed"
     assert ws.events.empty()  # the bad message never reached received_message
@@ -908,7 +914,8 @@ def test_too_big_is_detected_from_the_header(endpoints: Endpoints) -> None:
     peer.sock.sendall(struct.pack("!BBQ", 0x82, 0xFF, 1 << 30) + b"abcd")
     close = peer.recv_frame()
     assert close.close_code == 1009
-    assert ws.wait_closed()[0] == 1009
+    assert ws.wait_closed() == (1006, "Going away")
+    assert ws.core.failure is not None and ws.core.failure.code == 1009
 
 
 # ---------------------------------------------------------------------------
@@ -955,7 +962,7 @@ def test_pending_input_close_ends_connection(endpoints: Endpoints) -> None:
     endpoints.run(ws)
     assert ws.next_event() == ("opened",)
     assert peer.recv_frame().close_code == 1000
-    assert ws.wait_closed() == (1000, "already")
+    assert ws.wait_closed() == (1000, b"already")
 
 
 # ---------------------------------------------------------------------------

@@ -87,13 +87,21 @@ class LoggingEchoWebSocket(EchoWebSocket):
     def opened(self) -> None:
         logger.info("Connection opened %s", format_addresses(self))
 
-    def closed(self, code: int, reason: str | None = None) -> None:
+    def closed(self, code: int, reason: bytes | str | None = None) -> None:
+        text = _reason_text(reason)
         logger.info(
             "Connection closed %s: code %s%s",
             format_addresses(self),
             code,
-            f" ({reason})" if reason else "",
+            f" ({text})" if text else "",
         )
+
+
+def _reason_text(reason: bytes | str | None) -> str:
+    """A close reason for display: ``closed()`` is given the peer's as bytes (classic)."""
+    if isinstance(reason, bytes):
+        return reason.decode("utf-8", "replace")
+    return reason or ""
 
 
 def _server_ssl_context(args: argparse.Namespace) -> ssl.SSLContext | None:
@@ -502,8 +510,8 @@ class ConsoleClient(WebSocketClient):
     def unhandled_error(self, error: BaseException) -> None:
         self.error = error
 
-    def closed(self, code: int, reason: str | None = None) -> None:
-        self.close_info = (code, reason)
+    def closed(self, code: int, reason: bytes | str | None = None) -> None:
+        self.close_info = (code, _reason_text(reason))
         self.done.set()
 
 

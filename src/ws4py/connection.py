@@ -16,17 +16,104 @@ frame for a protocol error, if one stopped the stream.
 
 from __future__ import annotations
 
+import codecs
 import enum
 from collections.abc import Iterable
+from typing import Any
 
 from ws4py.exc import ConnectionClosedError
 from ws4py.extensions import Extension
 from ws4py.framing import OPCODE_CLOSE, OPCODE_PING, build_frame
 from ws4py.masking import BytesLike
-from ws4py.messaging import CloseControlMessage, Message, close_code_allowed
+from ws4py.messaging import (
+    BinaryMessage,
+    CloseControlMessage,
+    Message,
+    TextMessage,
+    close_code_allowed,
+)
 from ws4py.streaming import DEFAULT_MAX_MESSAGE_SIZE, Stream
 
-__all__ = ["Connection", "State"]
+__all__ = [
+    "ABNORMAL_CLOSE_REASON",
+    "Connection",
+    "State",
+    "TextChunks",
+    "check_text",
+    "outgoing_message",
+]
+
+#: The reason :meth:`Connection.closed_args` reports with code 1006 when no
+#: close frame arrived (ws4py 0.6.0 passes exactly this ``str`` to ``closed()``).
+ABNORMAL_CLOSE_REASON = "Going away"
+
+_NOT_TEXT = (
+    "bytes sent as text must be valid UTF-8 (RFC 6455 section 5.6); "
+    "pass binary=True to send them as a binary message"
+)
+
+
+def check_text(data: BytesLike) -> None:
+    """Raise :class:`ValueError` unless ``data`` is valid UTF-8.
+
+    RFC 6455 section 5.6 forbids a text message that is not UTF-8, and the
+    peer would fail the connection with 1007: refusing it here, before
+    anything is written, tells the application which call was wrong.
+    """
+    try:
+        str(data, "utf-8")
+    except UnicodeDecodeError as exc:
+        raise ValueError(_NOT_TEXT) from exc
+
+
+def outgoing_message(payload: Any, binary: bool = False) -> Message:
+    """The message ``send(payload, binary=False)`` sends: the one rule of every flavour.
+
+    As in the classic reference's signature, ``binary`` alone decides the
+    message type: ``str`` *and* bytes-like payloads go out as text unless
+    ``binary`` is true (``send(json.dumps(obj).encode())`` reaches a browser
+    as a string, not a Blob).  Bytes sent as text must be valid UTF-8
+    (:func:`check_text`).  A :class:`Message` is sent as itself.  Anything
+    else raises :class:`ValueError`.
+    """
+    if isinstance(payload, Message):
+        return payload
+    if isinstance(payload, str):
+        return BinaryMessage(payload.encode("utf-8")) if binary else TextMessage(payload)
+    if isinstance(payload, (bytes, bytearray, memoryview)):
+        if binary:
+            return BinaryMessage(payload)
+        if not (isinstance(payload, (bytes, bytearray)) and payload.isascii()):
+            check_text(payload)
+        return TextMessage(payload)
+    raise ValueError(f"cannot send a {type(payload).__name__}")
+
+
+class TextChunks:
+    """The pieces of one fragmented message, as bytes, checked when it is text.
+
+    ``send(generator)`` frames each chunk as it comes; a text message's
+    UTF-8 may be split anywhere between chunks, so the check is incremental
+    and the last chunk must end a character.
+    """
+
+    def __init__(self, text: bool) -> None:
+        self._decoder = codecs.getincrementaldecoder("utf-8")() if text else None
+
+    def convert(self, chunk: Any, last: bool = False) -> bytes:
+        """``chunk`` as bytes (``str`` is UTF-8 encoded); ValueError for invalid text."""
+        if isinstance(chunk, str):
+            data = chunk.encode("utf-8")
+        elif isinstance(chunk, (bytes, bytearray, memoryview)):
+            data = bytes(chunk)
+        else:
+            raise ValueError(f"cannot send a fragment of type {type(chunk).__name__}")
+        if self._decoder is not None:
+            try:
+                self._decoder.decode(data, last)
+            except UnicodeDecodeError as exc:
+                raise ValueError(_NOT_TEXT) from exc
+        return data
 
 
 class State(enum.IntEnum):
@@ -62,6 +149,27 @@ class Connection:
         self.close_received: CloseControlMessage | None = None
         #: The error that failed the connection locally (a protocol violation).
         self.failure: CloseControlMessage | None = None
+
+    def use_extensions(self, extensions: Iterable[Extension]) -> None:
+        """Take negotiated extensions handed over after construction.
+
+        Servers build the classic handler with header strings in its
+        ``extensions`` argument and give it the live objects afterwards,
+        before any frame is read or written: the stream is rebuilt with
+        them (keeping its masking and size settings) so that the RSV bits
+        they claim are accepted.
+        """
+        added = [ext for ext in extensions if ext not in self.extensions]
+        if not added:
+            return
+        self.extensions.extend(added)
+        old = self.stream
+        self.stream = type(old)(
+            always_mask=old.always_mask,
+            expect_masking=old.expect_masking,
+            max_message_size=old.max_message_size,
+            extensions=self.extensions,
+        )
 
     # -- receiving -----------------------------------------------------------
 
@@ -164,7 +272,25 @@ class Connection:
     @property
     def close_reason(self) -> str:
         if self.close_received is not None:
-            return self.close_received.reason
+            return _as_str(self.close_received.reason)
         if self.failure is not None:
-            return self.failure.reason
+            return _as_str(self.failure.reason)
         return ""
+
+    def closed_args(self) -> tuple[int, bytes | str]:
+        """What the classic ``closed(code, reason)`` handler is given.
+
+        The peer's close code and reason (as ``bytes``, like ws4py 0.6.0's
+        close messages), or, when no close frame arrived (TCP lost, our
+        close unanswered, a protocol error we failed the connection for),
+        ``(1006, "Going away")``, as the reference's ``terminate()`` says.
+        """
+        received = self.close_received
+        if received is None:
+            return 1006, ABNORMAL_CLOSE_REASON
+        reason: Any = received.reason
+        return received.code, reason.encode("utf-8") if isinstance(reason, str) else reason
+
+
+def _as_str(reason: str | bytes) -> str:
+    return reason if isinstance(reason, str) else reason.decode("utf-8", "replace")

@@ -65,7 +65,7 @@ class StreamClosed(Exception):
     """An operation was attempted on a stream that is already closed."""
 
 
-class ConnectionClosedError(StreamClosed, WebSocketException):
+class ConnectionClosedError(StreamClosed, WebSocketException, RuntimeError):
     """Sending on a websocket whose closing handshake has started or ended."""
 
 

@@ -26,8 +26,8 @@ import types
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from ws4py import format_addresses
-from ws4py.connection import Connection, State
+from ws4py import WS_KEY, WS_VERSION, format_addresses
+from ws4py.connection import Connection, State, TextChunks, outgoing_message
 from ws4py.exc import ConnectionClosedError
 from ws4py.extensions import Extension
 from ws4py.framing import (
@@ -39,10 +39,17 @@ from ws4py.framing import (
     build_header,
 )
 from ws4py.masking import BytesLike
-from ws4py.messaging import BinaryMessage, Message, PongControlMessage, TextMessage
+from ws4py.messaging import Message, PongControlMessage
 from ws4py.streaming import DEFAULT_MAX_MESSAGE_SIZE, Stream
 
-__all__ = ["DEFAULT_READING_SIZE", "EchoWebSocket", "Heartbeat", "WebSocket"]
+__all__ = [
+    "DEFAULT_READING_SIZE",
+    "WS_KEY",
+    "WS_VERSION",
+    "EchoWebSocket",
+    "Heartbeat",
+    "WebSocket",
+]
 
 logger = logging.getLogger("ws4py")
 
@@ -94,6 +101,13 @@ def _sendall(sock: socket.socket, data: bytes | memoryview, timeout: float | Non
         view = view[sent:]
 
 
+def _host_port(address: Any) -> Any:
+    """``(host, port)`` of an IPv6 socket address too (classic: no flowinfo, scope id)."""
+    if isinstance(address, tuple) and len(address) == 4:
+        return address[:2]
+    return address
+
+
 # Guards the once-only part of terminate(): shared, as it is held for an instant
 # once per connection (a lock per websocket is ~90 bytes each).
 _TERMINATE_LOCK = threading.Lock()
@@ -140,9 +154,16 @@ class WebSocket:
     """One websocket connection whose opening handshake is done.
 
     ``sock`` is the connected socket; ``protocols`` and ``extensions`` are
-    what the handshake negotiated (``extensions`` may hold negotiated
-    :class:`ws4py.extensions.Extension` objects and plain names); ``environ``
-    is the WSGI environ of the upgrade request, when there was one.
+    what the handshake negotiated, as the classic reference has them: lists
+    of strings, ``extensions`` holding ``Sec-WebSocket-Extensions`` header
+    values such as ``"permessage-deflate; client_max_window_bits=15"``.  The
+    live :class:`ws4py.extensions.Extension` objects (what compresses) are
+    in :attr:`extension_objects`; servers hand them over with
+    :meth:`use_extensions` after construction, so handler subclasses keep
+    the classic constructor.  (Extension objects given in ``extensions``
+    are taken as live ones too, and listed there as their header strings.)
+    ``environ`` is the WSGI environ of the upgrade request, when there was
+    one.
 
     Limits are class attributes, so a subclass or a server can set them
     without changing the classic constructor: ``max_message_size`` (1009 when
@@ -172,15 +193,21 @@ class WebSocket:
         environ: dict[str, Any] | None = None,
         heartbeat_freq: float | None = None,
     ) -> None:
-        negotiated = [ext for ext in extensions or [] if isinstance(ext, Extension)]
+        live: list[Extension] = []
+        if extensions is not None and not isinstance(extensions, list):
+            extensions = list(extensions)
+        if extensions and any(isinstance(ext, Extension) for ext in extensions):
+            live = [ext for ext in extensions if isinstance(ext, Extension)]
+            extensions = [str(ext) for ext in extensions]
         #: The sans-I/O protocol state this adapter drives.
         self.core = Connection(
             client=self.is_client,
             max_message_size=self.max_message_size,
-            extensions=negotiated,
+            extensions=live,
         )
         self.protocols = protocols
-        self.extensions = list(extensions) if extensions else extensions
+        #: The negotiated extensions as header strings (classic); see :attr:`extension_objects`.
+        self.extensions: list[Any] | None = extensions
         self.sock: socket.socket | None = sock
         self.environ = environ
         self.heartbeat_freq = heartbeat_freq
@@ -215,19 +242,59 @@ class WebSocket:
         self.core.stream = value
 
     @property
+    def extension_objects(self) -> list[Extension]:
+        """The live negotiated extensions (what compresses: ``PerMessageDeflate``...).
+
+        :attr:`extensions` lists the same extensions as header strings.
+        """
+        return self.core.extensions
+
+    def use_extensions(self, extensions: Iterable[Extension]) -> None:
+        """Hand over the live extensions the handshake negotiated (before :meth:`opened`).
+
+        Servers and clients call it right after constructing the websocket
+        with the classic arguments; :attr:`extensions` gets each one's
+        header string if it is not listed yet.
+        """
+        extensions = list(extensions)
+        self.core.use_extensions(extensions)
+        if extensions:
+            names = list(self.extensions or [])
+            names += [str(ext) for ext in extensions if str(ext) not in names]
+            self.extensions = names
+
+    # Classic settable flags.  Each reads True once the core says so; an
+    # application (or classic code such as a heartbeat) may also set it, as
+    # in ws4py 0.6.0, and both set make the websocket terminated: it then
+    # sends nothing more and run() ends.  Class defaults: no per-connection cost.
+    _server_marked = False
+    _client_marked = False
+
+    @property
     def server_terminated(self) -> bool:
-        """True once this endpoint has sent its close (classic naming)."""
-        return self.core.close_sent is not None or self.core.state is State.CLOSED
+        """True once this endpoint has sent its close, or when set (classic attribute)."""
+        core = self.core
+        return self._server_marked or core.close_sent is not None or core.state is State.CLOSED
+
+    @server_terminated.setter
+    def server_terminated(self, value: bool) -> None:
+        self._server_marked = bool(value)
 
     @property
     def client_terminated(self) -> bool:
-        """True once the peer's close arrived or the connection failed (classic naming)."""
-        return self.core.state is State.CLOSED
+        """True once the peer's close arrived or the connection is over, or when set (classic)."""
+        return self._client_marked or self.core.state is State.CLOSED
+
+    @client_terminated.setter
+    def client_terminated(self, value: bool) -> None:
+        self._client_marked = bool(value)
 
     @property
     def terminated(self) -> bool:
         """True when both ends are done: no more data will be read or written."""
-        return self.core.state is State.CLOSED
+        if self.core.state is State.CLOSED:
+            return True
+        return self._client_marked and self.server_terminated
 
     @property
     def connection(self) -> socket.socket | None:
@@ -236,20 +303,20 @@ class WebSocket:
 
     @property
     def local_address(self) -> Any:
-        """Local endpoint address as a tuple."""
+        """Local endpoint address as a tuple: ``(host, port)`` for IPv4 and IPv6 alike."""
         if self._local_address is None and self.sock is not None:
             try:
-                self._local_address = self.sock.getsockname()
+                self._local_address = _host_port(self.sock.getsockname())
             except OSError:
                 return None
         return self._local_address
 
     @property
     def peer_address(self) -> Any:
-        """Peer endpoint address as a tuple."""
+        """Peer endpoint address as a tuple: ``(host, port)`` for IPv4 and IPv6 alike."""
         if self._peer_address is None and self.sock is not None:
             try:
-                self._peer_address = self.sock.getpeername()
+                self._peer_address = _host_port(self.sock.getpeername())
             except OSError:
                 return None
         return self._peer_address
@@ -271,8 +338,12 @@ class WebSocket:
     def opened(self) -> None:
         """Called once the connection is open (the handshake succeeded)."""
 
-    def closed(self, code: int, reason: str | None = None) -> None:
-        """Called once, when the connection is over: the peer's code, else 1006."""
+    def closed(self, code: int, reason: bytes | str | None = None) -> None:
+        """Called once, when the connection is over.
+
+        With the peer's close code and reason (``bytes``, as in ws4py 0.6.0)
+        when its close frame arrived; else with ``(1006, "Going away")``.
+        """
 
     def ponged(self, pong: PongControlMessage) -> None:
         """A pong arrived (an answer to our ping, or a heartbeat)."""
@@ -290,7 +361,13 @@ class WebSocket:
         """Start the closing handshake; safe to call several times.
 
         The connection ends when the peer's close arrives, or after
-        ``close_timeout`` seconds without it.
+        ``close_timeout`` seconds without it.  ``code`` must be one RFC 6455
+        allows on the wire (1000-1003, 1007-1014, 3000-4999; 1005 sends a
+        close without a code): others raise :class:`ValueError` and send
+        nothing (ws4py 0.6.0 sent them, and a strict peer failed the
+        connection with 1002).  Nothing but the close may be sent after it:
+        :meth:`send` then raises :class:`~ws4py.exc.ConnectionClosedError`,
+        a :class:`RuntimeError`.
         """
         with self._send_lock:
             data = self.core.send_close(code, reason)
@@ -307,22 +384,23 @@ class WebSocket:
         payload = message.encode("utf-8") if isinstance(message, str) else message
         self._write(self.core.send_ping(payload))
 
-    def send(self, payload: Any, binary: bool | None = None) -> None:
-        """Send a message.
+    def send(self, payload: Any, binary: bool = False) -> None:
+        """Send a message: text unless ``binary``, as the classic reference says.
 
-        By default ``str`` is sent as text and ``bytes``, ``bytearray`` or
-        ``memoryview`` as binary.  An explicit ``binary`` decides, as in
-        classic ws4py: ``send(message.data, message.is_binary)`` echoes text
-        as text.  A :class:`Message` is sent as itself; an iterable of chunks
-        (a generator) as one fragmented message, text unless ``binary``.
-        Thread-safe: frames of two messages never interleave.
+        ``str`` and bytes-like payloads (``bytes``, ``bytearray``,
+        ``memoryview``) alike go out as one text message unless ``binary``
+        is true; bytes sent as text must be valid UTF-8, else
+        :class:`ValueError` is raised and nothing is sent (RFC 6455 forbids
+        such a text message).  The rule is
+        :func:`ws4py.connection.outgoing_message`.  A :class:`Message` is
+        sent as itself; an iterable of chunks (a generator) as one
+        fragmented message, text unless ``binary``.  After :meth:`close` or
+        termination it raises :class:`~ws4py.exc.ConnectionClosedError` (a
+        :class:`RuntimeError`).  Thread-safe: frames of two messages never
+        interleave.
         """
-        if isinstance(payload, (str, bytes, bytearray, memoryview)):
-            if binary is None:
-                binary = not isinstance(payload, str)
-            message: Message = BinaryMessage(payload) if binary else TextMessage(payload)
-        elif isinstance(payload, Message):
-            message = payload
+        if isinstance(payload, (str, bytes, bytearray, memoryview, Message)):
+            message = outgoing_message(payload, binary)
         elif isinstance(payload, (Iterator, types.GeneratorType)) or (
             isinstance(payload, Iterable) and not isinstance(payload, (dict, set))
         ):
@@ -380,30 +458,32 @@ class WebSocket:
             self._write(frame)
 
     def _send_fragments(self, chunks: Iterator[Any], opcode: int) -> None:
-        def as_bytes(chunk: Any) -> bytes:
-            if isinstance(chunk, str):
-                return chunk.encode("utf-8")
-            if isinstance(chunk, (bytes, bytearray, memoryview)):
-                return bytes(chunk)
-            raise ValueError(f"cannot send a fragment of type {type(chunk).__name__}")
-
-        with self._send_lock:
-            first = True
-            previous = None
-            for chunk in chunks:
-                if previous is not None:
-                    self._write(self.core.send_fragment(opcode, previous, first, False))
-                    first = False
-                previous = as_bytes(chunk)
-            self._write(self.core.send_fragment(opcode, previous or b"", first, True))
+        pieces = TextChunks(opcode == OPCODE_TEXT)
+        first = True
+        try:
+            with self._send_lock:
+                previous = None
+                for chunk in chunks:
+                    if previous is not None:
+                        self._write(self.core.send_fragment(opcode, previous, first, False))
+                        first = False
+                    previous = pieces.convert(chunk)
+                pieces.convert(b"", last=True)  # the text must not end mid-character
+                self._write(self.core.send_fragment(opcode, previous or b"", first, True))
+        except ValueError:
+            if not first:
+                # Part of the message is out and cannot be finished: fail the
+                # connection rather than leave the peer inside a message.
+                self.close(1011, "invalid outgoing text message")
+            raise
 
     def _write(self, data: bytes | memoryview) -> None:
         """Write bytes, in one piece relative to other writers."""
         if not data:
             return
         sock = self.sock
-        if sock is None:
-            raise ConnectionClosedError("the websocket's socket is closed")
+        if sock is None or (self._client_marked and self.server_terminated):
+            raise ConnectionClosedError("the websocket is terminated")
         with self._write_lock:
             if not self._nonblocking:
                 try:
@@ -557,8 +637,10 @@ class WebSocket:
             handler(event)
         except ConnectionClosedError:
             pass  # the handler answered a connection that is closing
-        except Exception:
+        except Exception as exc:
             logger.exception("Error in a handler of %s: closing with 1011", format_addresses(self))
+            if self.handler_error is None:
+                self.handler_error = exc  # run() raises it once the connection is over
             try:
                 self.close(1011, "Internal error")
             except Exception:
@@ -604,30 +686,46 @@ class WebSocket:
 
     # -- lifecycle ------------------------------------------------------------------
 
+    #: The first exception a handler (``opened``, ``received_message``,
+    #: ``ponged``) raised, if any.  The peer is sent a 1011 close at once; once
+    #: the connection is over, :meth:`run` raises it, as ws4py 0.6.0's
+    #: ``run()`` let it propagate.  (A manager only logs it.)
+    handler_error: BaseException | None = None
+
     def run(self) -> None:
         """Read and process until the connection ends, then :meth:`terminate`.
 
-        Blocking: run it in a thread of its own.
+        Blocking: run it in a thread of its own.  An exception raised by a
+        handler closes the connection with 1011 and, after :meth:`terminate`,
+        propagates out of ``run()`` (see :attr:`handler_error`).
         """
         sock = self.sock
         if sock is None:
             return
         try:
-            with Heartbeat(self, frequency=self.heartbeat_freq or 0):
-                self.fire_opened()
-                if not self.process_pending():
-                    return
-                timeout: float | None = None
-                while not self.terminated:
-                    wait = self.next_deadline()
-                    new = 0.5 if wait is None else min(max(wait, 0.01), 0.5)
-                    if new != timeout:  # settimeout() is a syscall: only when it changes
-                        sock.settimeout(new)
-                        timeout = new
-                    if not self.once():
-                        break
+            self._read_loop(sock)
         finally:
             self.terminate()
+        error = self.handler_error
+        if error is not None:
+            self.handler_error = None
+            raise error
+
+    def _read_loop(self, sock: socket.socket) -> None:
+        """The reading loop of :meth:`run`."""
+        with Heartbeat(self, frequency=self.heartbeat_freq or 0):
+            self.fire_opened()
+            if not self.process_pending():
+                return
+            timeout: float | None = None
+            while not self.terminated:
+                wait = self.next_deadline()
+                new = 0.5 if wait is None else min(max(wait, 0.01), 0.5)
+                if new != timeout:  # settimeout() is a syscall: only when it changes
+                    sock.settimeout(new)
+                    timeout = new
+                if not self.once():
+                    break
 
     def terminate(self) -> None:
         """End the connection: call :meth:`closed` once and close the socket."""
@@ -638,7 +736,7 @@ class WebSocket:
         core, sock = self.core, self.sock
         core.connection_lost()
         try:
-            self.closed(core.close_code, core.close_reason)
+            self.closed(*core.closed_args())
         except Exception:
             logger.exception("Error in closed() of %s", format_addresses(self))
         finally:

@@ -206,7 +206,9 @@ class ChatWebSocket(WebSocket):
         if text and not self._publish(event("message", self.nick, text)):
             self.send(event("error", "", "message not delivered: the chat relay is unavailable"))
 
-    def closed(self, code: int, reason: str | None = None) -> None:
+    def closed(self, code: int, reason: bytes | str | None = None) -> None:
+        if isinstance(reason, bytes):  # the peer's reason is bytes (classic)
+            reason = reason.decode("utf-8", "replace")
         logger.info(
             "%s left the chat %s: code %s%s",
             self.nick,

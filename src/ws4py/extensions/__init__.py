@@ -250,8 +250,16 @@ class Extension(abc.ABC):
         """
         return []
 
+    def __str__(self) -> str:
+        """The extension as one element of a ``Sec-WebSocket-Extensions`` header.
+
+        This is the form a websocket's classic ``extensions`` attribute holds
+        (e.g. ``permessage-deflate; client_max_window_bits=15``).
+        """
+        return format_extension(self.name, self.response_params())
+
     def __repr__(self) -> str:
-        return f"<{type(self).__name__} {format_extension(self.name, self.response_params())}>"
+        return f"<{type(self).__name__} {self}>"
 
 
 class ServerExtensionFactory(abc.ABC):
