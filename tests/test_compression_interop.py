@@ -282,7 +282,7 @@ def echo_through_our_client(port: int, **client_options: Any) -> QueueClient:
     ws.connect()
     try:
         for payload in payloads():
-            ws.send(payload)
+            ws.send(payload, not isinstance(payload, str))
             message = ws.messages.get(timeout=WAIT)
             if isinstance(payload, str):
                 assert message.is_text and message.data == payload.encode()  # type: ignore[attr-defined]
@@ -303,8 +303,10 @@ def test_our_client_compresses_by_default_with_websockets(
     ws = echo_through_our_client(port)
     assert seen[0] is not None and seen[0].startswith("permessage-deflate")
     assert ws.response_headers is not None
-    (ext,) = [e for e in ws.extensions or [] if isinstance(e, PerMessageDeflate)]
+    (ext,) = [e for e in ws.extension_objects if isinstance(e, PerMessageDeflate)]
     assert ext.server_max_window_bits == 12 and ext.client_max_window_bits == 12
+    # The classic attribute: the negotiated extension as its header string.
+    assert ws.extensions == [str(ext)] and ws.extensions[0].startswith("permessage-deflate")
 
 
 def test_our_client_counts_compressed_frames(

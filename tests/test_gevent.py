@@ -201,7 +201,7 @@ def echo_with_the_gevent_client() -> None:
         ws.connect()
         payloads: list[Any] = ["hello", "", "ünïcödé", b"\x00\xff", b"", big]
         for payload in payloads:
-            ws.send(payload)
+            ws.send(payload, binary=isinstance(payload, bytes))  # bytes are text unless binary
         for payload in payloads:
             message = ws.receive()
             assert message is not None
@@ -214,7 +214,7 @@ def echo_with_the_gevent_client() -> None:
         assert ws.receive() is None
         assert ws.join(5)
         assert ws.terminated
-        wait_for(lambda: CLOSED == [(1000, "done")])
+        wait_for(lambda: CLOSED == [(1000, b"done")])
         wait_for(lambda: not server.pool.websockets)
 
 
@@ -252,7 +252,7 @@ def close_codes_both_ways() -> None:
         ws.connect()
         ws.send("close please")  # the server closes with 4002
         assert ws.receive() is None
-        assert client_closed == [(4002, "server says bye")]
+        assert client_closed == [(4002, b"server says bye")]  # bytes, as 0.6.0
         wait_for(lambda: len(CLOSED) == 1)
         assert CLOSED[0][0] == 4002
 
@@ -261,7 +261,7 @@ def close_codes_both_ways() -> None:
         ws.close(4003, "client says bye")
         assert ws.receive() is None
         wait_for(lambda: len(CLOSED) == 2)
-        assert CLOSED[1] == (4003, "client says bye")
+        assert CLOSED[1] == (4003, b"client says bye")
         assert client_closed[1][0] == 4003
 
 
@@ -285,10 +285,10 @@ def pool_closes_websockets_on_stop() -> None:
         for client in clients:
             assert client.receive() is None
             assert client.join(5)
-        assert closed == [(1001, "Server is shutting down")] * 3
+        assert closed == [(1001, b"Server is shutting down")] * 3
         assert not server.pool.websockets
         assert len(server.pool) == 0  # every handler greenlet is over
-        assert sorted(CLOSED) == [(1001, "")] * 3  # the clients echoed the code
+        assert sorted(CLOSED) == [(1001, b"")] * 3  # the clients echoed the code
 
 
 def other_clients_in_threads() -> None:

@@ -26,7 +26,7 @@ from collections.abc import AsyncIterator, Callable, Iterable
 from typing import Any, cast
 
 from ws4py import format_addresses
-from ws4py.connection import Connection, State
+from ws4py.connection import Connection, State, outgoing_message
 from ws4py.exc import ConnectionClosedError, HandshakeError
 from ws4py.extensions import ClientExtensionFactory, Extension, ServerExtensionFactory
 from ws4py.framing import OPCODE_BINARY, OPCODE_PONG, OPCODE_TEXT
@@ -41,8 +41,9 @@ from ws4py.handshake import (
     validate_request,
 )
 from ws4py.limits import ConnectionLimiter, busy_response
-from ws4py.messaging import BinaryMessage, Message, PongControlMessage, TextMessage
+from ws4py.messaging import Message, PongControlMessage
 from ws4py.streaming import DEFAULT_MAX_MESSAGE_SIZE, Stream
+from ws4py.websocket import host_port
 
 __all__ = [
     "EchoWebSocket",
@@ -105,17 +106,40 @@ class WebSocket:
         extensions: list[Any] | None,
         environ: dict[str, Any] | None,
     ) -> None:
-        """Attach to an opened connection (a new core per connection)."""
+        """Attach to an opened connection (a new core per connection).
+
+        ``protocols`` and ``extensions`` are the negotiated ones as strings
+        (classic); the live extension objects are handed over afterwards
+        with :meth:`use_extensions` (objects given here are taken too).
+        """
         self.proto = proto
         self.protocols = protocols
-        self.extensions = extensions
         self.environ = environ
-        negotiated = [ext for ext in extensions or [] if isinstance(ext, Extension)]
+        live: list[Extension] = []
+        if extensions and any(isinstance(ext, Extension) for ext in extensions):
+            live = [ext for ext in extensions if isinstance(ext, Extension)]
+            extensions = [str(ext) for ext in extensions]
+        #: The negotiated extensions as header strings; see :attr:`extension_objects`.
+        self.extensions = extensions
         self.core = Connection(
             client=proto.is_client,
             max_message_size=self.max_message_size,
-            extensions=negotiated,
+            extensions=live,
         )
+
+    @property
+    def extension_objects(self) -> list[Extension]:
+        """The live negotiated extensions; :attr:`extensions` has their header strings."""
+        return self.core.extensions
+
+    def use_extensions(self, extensions: Iterable[Extension]) -> None:
+        """Hand over the live extensions the handshake negotiated (before :meth:`opened`)."""
+        extensions = list(extensions)
+        self.core.use_extensions(extensions)
+        if extensions:
+            names = list(self.extensions or [])
+            names += [str(ext) for ext in extensions if str(ext) not in names]
+            self.extensions = names
 
     # -- attributes ------------------------------------------------------------------
 
@@ -129,11 +153,15 @@ class WebSocket:
 
     @property
     def local_address(self) -> Any:
-        return self.proto.transport.get_extra_info("sockname") if self.proto.transport else None
+        """``(host, port)``, IPv6 included (as the threaded flavour)."""
+        transport = self.proto.transport
+        return host_port(transport.get_extra_info("sockname")) if transport else None
 
     @property
     def peer_address(self) -> Any:
-        return self.proto.transport.get_extra_info("peername") if self.proto.transport else None
+        """``(host, port)``, IPv6 included (as the threaded flavour)."""
+        transport = self.proto.transport
+        return host_port(transport.get_extra_info("peername")) if transport else None
 
     @property
     def close_code(self) -> int:
@@ -155,8 +183,12 @@ class WebSocket:
     def ponged(self, pong: PongControlMessage) -> Any:
         """A pong arrived (may be a coroutine)."""
 
-    def closed(self, code: int, reason: str | None = None) -> Any:
-        """The connection is over: the peer's close code, or 1006 (may be a coroutine)."""
+    def closed(self, code: int, reason: bytes | str | None = None) -> Any:
+        """The connection is over (may be a coroutine).
+
+        As the threaded flavour: the peer's close code and reason (bytes), or
+        ``(1006, "Going away")`` when no close frame arrived.
+        """
 
     # -- the application's side ----------------------------------------------------------
 
@@ -176,19 +208,14 @@ class WebSocket:
                 return
             yield message
 
-    async def send(self, payload: Any, binary: bool | None = None) -> None:
-        """Send a message (``str`` as text, bytes-like as binary, or as ``binary`` says).
+    async def send(self, payload: Any, binary: bool = False) -> None:
+        """Send a message: text unless ``binary``, bytes included (the classic signature).
 
+        The rule is :func:`ws4py.connection.outgoing_message`: bytes sent as
+        text must be valid UTF-8 (else :class:`ValueError`, nothing sent).
         Waits while the transport's write buffer is above ``write_limit``.
         """
-        if isinstance(payload, Message):
-            message = payload
-        elif isinstance(payload, (str, bytes, bytearray, memoryview)):
-            if binary is None:
-                binary = not isinstance(payload, str)
-            message = BinaryMessage(payload) if binary else TextMessage(payload)
-        else:
-            raise ValueError(f"cannot send a {type(payload).__name__}")
+        message = outgoing_message(payload, binary)
         self.proto.write(self.core.send_message(message))
         await self.proto.drain()
 
@@ -299,7 +326,7 @@ class WebSocket:
                 self._keepalive_task.cancel()
             self.proto.close_transport()
             try:
-                await _call(self.closed, core.close_code, core.close_reason)
+                await _call(self.closed, *core.closed_args())
             except Exception:
                 logger.exception("Error in closed() of %s", format_addresses(self))
             self._closed_event.set()
@@ -460,9 +487,7 @@ class WebSocketProtocol(asyncio.Protocol):
             "QUERY_STRING": request.target.partition("?")[2],
             "ws4py.headers": request.headers,
         }
-        self.websocket = self.handler_cls(
-            self, [result.protocol] if result.protocol else [], list(result.extensions), environ
-        )
+        self.websocket = _make(self.handler_cls, self, result.protocol, result.extensions, environ)
         self.websocket._start(leftover)
 
     def _handshake_failed(self, exc: HandshakeError) -> None:
@@ -535,6 +560,20 @@ class WebSocketProtocol(asyncio.Protocol):
     def abort(self) -> None:
         if self.transport is not None:
             self.transport.abort()
+
+
+def _make(
+    make: Callable[..., WebSocket],
+    proto: WebSocketProtocol,
+    protocol: str | None,
+    extensions: list[Extension],
+    environ: dict[str, Any] | None,
+) -> WebSocket:
+    """Build the handler with the classic arguments (strings), then hand it the live extensions."""
+    names = [str(ext) for ext in extensions]
+    websocket = make(proto, [protocol] if protocol else [], names, environ)
+    websocket.use_extensions(extensions)
+    return websocket
 
 
 def _default_server_extensions() -> list[ServerExtensionFactory]:
@@ -620,9 +659,7 @@ class _ClientProtocol(WebSocketProtocol):
         result = self.handshake.process_response(parse_response(head))
         self._cancel_handshake_timer()
         self.response_headers = result.headers
-        self.websocket = self.make_websocket(
-            self, [result.protocol] if result.protocol else [], list(result.extensions), None
-        )
+        self.websocket = _make(self.make_websocket, self, result.protocol, result.extensions, None)
         self.websocket._start(leftover)
         self.opened_future.set_result(self.websocket)
 

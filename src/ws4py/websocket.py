@@ -101,7 +101,7 @@ def _sendall(sock: socket.socket, data: bytes | memoryview, timeout: float | Non
         view = view[sent:]
 
 
-def _host_port(address: Any) -> Any:
+def host_port(address: Any) -> Any:
     """``(host, port)`` of an IPv6 socket address too (classic: no flowinfo, scope id)."""
     if isinstance(address, tuple) and len(address) == 4:
         return address[:2]
@@ -306,7 +306,7 @@ class WebSocket:
         """Local endpoint address as a tuple: ``(host, port)`` for IPv4 and IPv6 alike."""
         if self._local_address is None and self.sock is not None:
             try:
-                self._local_address = _host_port(self.sock.getsockname())
+                self._local_address = host_port(self.sock.getsockname())
             except OSError:
                 return None
         return self._local_address
@@ -316,7 +316,7 @@ class WebSocket:
         """Peer endpoint address as a tuple: ``(host, port)`` for IPv4 and IPv6 alike."""
         if self._peer_address is None and self.sock is not None:
             try:
-                self._peer_address = _host_port(self.sock.getpeername())
+                self._peer_address = host_port(self.sock.getpeername())
             except OSError:
                 return None
         return self._peer_address

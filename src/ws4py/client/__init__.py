@@ -364,14 +364,11 @@ class WebSocketBaseClient(WebSocket):
         )
 
     def _set_extensions(self, extensions: list[Extension]) -> None:
-        # A reconnection replaces the previous connection's extension objects.
-        names = [ext for ext in self.extensions or [] if not isinstance(ext, Extension)]
-        if names or extensions or self.extensions:
-            self.extensions = [*names, *extensions]
-        if extensions:
-            self.core = Connection(
-                client=True, max_message_size=self.max_message_size, extensions=extensions
-            )
+        # As ws4py 0.6.0: once connected, ``extensions`` lists what the server
+        # accepted, as header strings; the live objects go to this connection's
+        # core (a reconnection has a new one) and are ``extension_objects``.
+        self.extensions = [str(ext) for ext in extensions]
+        self.core.use_extensions(extensions)
 
     def handshake_ok(self) -> None:
         """The handshake succeeded: by default, call :meth:`opened`."""

@@ -42,11 +42,12 @@ from tornado.ioloop import IOLoop
 
 from ws4py import async_websocket
 from ws4py.client import WebSocketBaseClient, make_ssl_context
+from ws4py.connection import TextChunks, outgoing_message
 from ws4py.exc import ConnectionClosedError
 from ws4py.extensions import ClientExtensionFactory
 from ws4py.framing import OPCODE_BINARY, OPCODE_CLOSE, OPCODE_PING, OPCODE_PONG, OPCODE_TEXT
 from ws4py.handshake import Headers
-from ws4py.messaging import BinaryMessage, Message, PongControlMessage, TextMessage
+from ws4py.messaging import Message, PongControlMessage
 from ws4py.streaming import DEFAULT_MAX_MESSAGE_SIZE, Stream
 
 __all__ = ["TornadoWebSocketClient"]
@@ -76,7 +77,7 @@ class _Connection(async_websocket.WebSocket):
     def ponged(self, pong: PongControlMessage) -> Any:
         return self.client.ponged(pong)
 
-    def closed(self, code: int, reason: str | None = None) -> Any:
+    def closed(self, code: int, reason: bytes | str | None = None) -> Any:
         return self.client.closed(code, reason)
 
 
@@ -118,7 +119,8 @@ class TornadoWebSocketClient:
             WebSocketBaseClient._parse_url(url)
         )
         self.protocols = protocols
-        self.extensions = extensions
+        #: What :meth:`connect` offers (factories; None: the default).
+        self.offered_extensions = extensions
         self.io_loop = io_loop
         self.ssl_options = ssl_options
         self.extra_headers: list[tuple[str, str]] = list(headers or [])
@@ -138,8 +140,12 @@ class TornadoWebSocketClient:
     def ponged(self, pong: PongControlMessage) -> Any:
         """A pong arrived."""
 
-    def closed(self, code: int, reason: str | None = None) -> Any:
-        """The connection is over (or could not be opened: 1006 and the error)."""
+    def closed(self, code: int, reason: bytes | str | None = None) -> Any:
+        """The connection is over (or could not be opened: 1006 and the error).
+
+        The peer's close code and reason (bytes, classic), or ``(1006,
+        "Going away")`` when no close frame arrived.
+        """
 
     # -- connecting -----------------------------------------------------------------
 
@@ -175,8 +181,10 @@ class TornadoWebSocketClient:
             return websocket
 
         offered: list[ClientExtensionFactory] | None = None
-        if self.extensions is not None:
-            offered = [ext for ext in self.extensions if isinstance(ext, ClientExtensionFactory)]
+        if self.offered_extensions is not None:
+            offered = [
+                ext for ext in self.offered_extensions if isinstance(ext, ClientExtensionFactory)
+            ]
         try:
             await async_websocket.connect(
                 self.url,
@@ -215,8 +223,10 @@ class TornadoWebSocketClient:
         return self.websocket
 
     def send(self, payload: Any, binary: bool = False) -> None:
-        """Send a message: ``str`` as text unless ``binary``, bytes-like as binary.
+        """Send a message: text unless ``binary``, ``str`` and bytes alike (the classic signature).
 
+        The rule is :func:`ws4py.connection.outgoing_message`: bytes sent as
+        text must be valid UTF-8 (else :class:`ValueError`, nothing sent).
         A :class:`ws4py.messaging.Message` is sent as itself; an iterable of
         chunks (a generator) as one fragmented message.
         """
@@ -227,8 +237,7 @@ class TornadoWebSocketClient:
                 raise ValueError("use ping() or close() for control messages")
             data = core.send_message(payload)
         elif isinstance(payload, (str, bytes, bytearray, memoryview)):
-            binary = binary or not isinstance(payload, str)
-            data = core.send_message(BinaryMessage(payload) if binary else TextMessage(payload))
+            data = core.send_message(outgoing_message(payload, binary))
         elif isinstance(payload, (Iterator, Iterable)) and not isinstance(payload, (dict, set)):
             data = self._fragments(iter(payload), OPCODE_BINARY if binary else OPCODE_TEXT)
         else:
@@ -237,14 +246,16 @@ class TornadoWebSocketClient:
 
     def _fragments(self, chunks: Iterator[Any], opcode: int) -> bytes:
         core = self._connection().core
+        pieces = TextChunks(opcode == OPCODE_TEXT)
         frames = []
         previous: bytes | None = None
         first = True
-        for chunk in chunks:
+        for chunk in chunks:  # all checked before anything is written
             if previous is not None:
                 frames.append(core.send_fragment(opcode, previous, first, False))
                 first = False
-            previous = chunk.encode("utf-8") if isinstance(chunk, str) else bytes(chunk)
+            previous = pieces.convert(chunk)
+        pieces.convert(b"", last=True)
         frames.append(core.send_fragment(opcode, previous or b"", first, True))
         return b"".join(frames)
 
@@ -263,6 +274,21 @@ class TornadoWebSocketClient:
             self.websocket._send_close(code, reason)
 
     # -- classic attributes ---------------------------------------------------------------
+
+    @property
+    def extensions(self) -> list[Any] | None:
+        """Once connected, the negotiated extensions as header strings (classic).
+
+        Before, what the constructor was given.  The live extension objects
+        are ``websocket.extension_objects``.
+        """
+        if self.websocket is not None:
+            return self.websocket.extensions
+        return self.offered_extensions
+
+    @extensions.setter
+    def extensions(self, value: list[Any] | None) -> None:
+        self.offered_extensions = value
 
     @property
     def terminated(self) -> bool:

@@ -150,10 +150,11 @@ class WebSocketTool(cherrypy.Tool):  # type: ignore[misc]
         websocket = handler_cls(
             sock,
             [result.protocol] if result.protocol else [],
-            list(result.extensions),
+            [str(ext) for ext in result.extensions],
             environ.copy(),
             heartbeat_freq=heartbeat_freq,
         )
+        websocket.use_extensions(result.extensions)  # the live objects, before opened()
         request.ws_handler = websocket
         upgrade.websocket = websocket
 

@@ -63,7 +63,14 @@ class WebSocketWSGIApplication:
         extensions: list[Any],
         environ: dict[str, Any],
     ) -> WebSocket:
-        """Create the websocket handler for an upgraded connection."""
+        """Create the websocket handler for an upgraded connection (classic override point).
+
+        ``protocols`` and ``extensions`` are the negotiated ones as the
+        reference has them: strings (``extensions`` holds the header values
+        of the 101 response, e.g. ``"permessage-deflate"``).  The handler is
+        built with exactly the classic positional arguments; the live
+        extension objects are handed to it afterwards (:meth:`__call__`).
+        """
         websocket = self.handler_cls(sock, protocols, extensions, environ.copy())
         environ["ws4py.websocket"] = websocket
         return websocket
@@ -75,6 +82,8 @@ class WebSocketWSGIApplication:
                 factories.append(ext)
             elif ext == "permessage-deflate":
                 factories.extend(default_server_extensions())
+        if not hasattr(self.handler_cls, "use_extensions"):
+            factories = []  # a duck-typed handler could not take them
         try:
             result = validate_environ(
                 environ,
@@ -102,10 +111,21 @@ class WebSocketWSGIApplication:
                 "environ['ws4py.socket']; host this application on a ws4py server"
             )
         start_response("101 Switching Protocols", result.response_headers)
-        self.make_websocket(
+        websocket = self.make_websocket(
             sock,
             [result.protocol] if result.protocol else [],
-            list(result.extensions),
+            [str(ext) for ext in result.extensions],
             environ,
         )
+        if websocket is None:  # an override that only stored it, as classic code may
+            websocket = environ.get("ws4py.websocket")
+        if result.extensions and websocket is not None:
+            # Before opened(): the server runs the websocket only after this returns.
+            use_extensions = getattr(websocket, "use_extensions", None)
+            if use_extensions is None:
+                raise RuntimeError(
+                    f"{type(websocket).__name__} cannot take the negotiated extensions "
+                    "(no use_extensions()); configure the application with extensions=[]"
+                )
+            use_extensions(result.extensions)
         return []
