@@ -106,7 +106,7 @@ class Peer:
 class Recorder(WebSocket):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self.events: queue.Queue[tuple[Any, ...]] = queue.Queue()
-        self.closed_calls: list[tuple[int, str | None]] = []
+        self.closed_calls: list[tuple[int, bytes | str | None]] = []
         self.closed_event = threading.Event()
         self.opened_in: str | None = None
         super().__init__(*args, **kwargs)
@@ -118,11 +118,11 @@ class Recorder(WebSocket):
     def received_message(self, message: Message) -> None:
         self.events.put(("message", message.opcode, bytes(message.data)))
 
-    def closed(self, code: int, reason: str | None = None) -> None:
+    def closed(self, code: int, reason: bytes | str | None = None) -> None:
         self.closed_calls.append((code, reason))
         self.closed_event.set()
 
-    def wait_closed(self, timeout: float = WAIT) -> tuple[int, str | None]:
+    def wait_closed(self, timeout: float = WAIT) -> tuple[int, bytes | str | None]:
         assert self.closed_event.wait(timeout), "closed() was not called in time"
         return self.closed_calls[0]
 
@@ -265,14 +265,21 @@ def test_epoll_poller_forgets_a_closed_descriptor(sockets: Sockets) -> None:
     poller.release()
 
 
-def test_kqueue_poller_availability() -> None:
-    if hasattr(select, "kqueue"):
-        poller = KQueuePoller(timeout=0.01)
+def test_kqueue_poller_availability(sockets: Sockets) -> None:
+    # Constructible everywhere, as in the reference; without kqueue it polls with
+    # the platform's best poller (epoll here).
+    poller = KQueuePoller(timeout=0.01)
+    try:
+        a, b = sockets.pair()
         assert list(poller.poll()) == []
+        poller.register(a.fileno())
+        b.send(b"x")
+        assert list(poller.poll()) == [a.fileno()]
+        if not hasattr(select, "kqueue"):
+            fallback = EPollPoller if hasattr(select, "epoll") else SelectPoller
+            assert isinstance(poller._fallback, fallback)
+    finally:
         poller.release()
-    else:
-        with pytest.raises(OSError, match="kqueue"):
-            KQueuePoller()
 
 
 def test_default_poller() -> None:
@@ -345,10 +352,10 @@ def test_peer_close_and_eof_end_websockets(manager: WebSocketManager, sockets: S
     ws2, peer2 = managed(manager, sockets)
     peer1.send(CLOSE, struct.pack("!H", 4000) + b"bye")
     assert peer1.recv_close() == (4000, "")
-    assert ws1.wait_closed() == (4000, "bye")
+    assert ws1.wait_closed() == (4000, b"bye")
     peer1.expect_eof()
     peer2.sock.close()
-    assert ws2.wait_closed() == (1006, "")
+    assert ws2.wait_closed() == (1006, "Going away")
     for ws in (ws1, ws2):
         assert ws.sock is None and ws.terminated
     assert len(manager) == 0
@@ -434,7 +441,7 @@ def test_close_all(manager: WebSocketManager, sockets: Sockets) -> None:
     for ws, peer in pairs:
         assert peer.recv_close() == (1001, "Server is shutting down")
         peer.send(CLOSE, struct.pack("!H", 1001))
-        assert ws.wait_closed() == (1001, "")
+        assert ws.wait_closed() == (1001, b"")
         peer.expect_eof()
     more = [managed(manager, sockets) for _ in range(2)]
     manager.close_all(1012, "restarting")
@@ -465,7 +472,7 @@ def test_manager_enforces_close_timeout(manager: WebSocketManager, sockets: Sock
     ws, peer = managed(manager, sockets, Impatient)
     ws.close(1000, "answer please")
     assert peer.recv_close() == (1000, "answer please")
-    assert ws.wait_closed() == (1006, "")  # the peer never answered
+    assert ws.wait_closed() == (1006, "Going away")  # the peer never answered
     peer.expect_eof()
     assert ws not in manager
 
@@ -503,7 +510,7 @@ def test_add_a_websocket_already_closed_by_pending_input(
     ws = Echo(a)
     ws.pending_input = masked(CLOSE, struct.pack("!H", 1000))
     manager.add(ws)
-    assert ws.wait_closed() == (1000, "")
+    assert ws.wait_closed() == (1000, b"")
     assert ws not in manager and len(manager) == 0
     peer = Peer(b)
     assert peer.recv_close() == (1000, "")
@@ -544,7 +551,7 @@ def test_peer_that_never_reads_is_dropped(
             manager.broadcast(message, binary=True)
             for inbox in inboxes:  # every reading peer gets every broadcast, intact
                 assert inbox.get(timeout=WAIT) == message
-        assert stalled.wait_closed() == (1006, "")
+        assert stalled.wait_closed() == (1006, "Going away")
         assert stalled not in manager
         assert all(ws in manager and not ws.terminated for ws, _ in readers)
         assert "does not read" in caplog.text
@@ -588,7 +595,7 @@ def test_handler_exception_does_not_stop_the_manager(
     assert manager.is_alive()
 
     class BrokenClosed(Echo):
-        def closed(self, code: int, reason: str | None = None) -> None:
+        def closed(self, code: int, reason: bytes | str | None = None) -> None:
             raise RuntimeError("closed() bug")
 
     _, broken_peer = managed(manager, sockets, BrokenClosed)
@@ -612,7 +619,7 @@ def test_shutdown_closes_websockets_added_afterwards(
     late, late_peer = managed(manager, sockets, Recorder)  # added during shutdown
     assert late_peer.recv_close() == (1001, "bye")
     late_peer.send(CLOSE, struct.pack("!H", 1001))
-    assert late.wait_closed() == (1001, "")
+    assert late.wait_closed() == (1001, b"")
 
     manager.stop()
     manager.join(WAIT)
@@ -726,7 +733,7 @@ def test_large_sends_to_a_peer_that_never_reads_drop_it(
         for i in range(1000):
             ws.send(struct.pack("!I", i) + chunk, binary=True)
             sent += 1
-    assert ws.wait_closed() == (1006, "")
+    assert ws.wait_closed() == (1006, "Going away")
     assert ws not in manager and "does not read" in caplog.text
     # What reached the peer before the drop: whole messages in order, then EOF.
     got = []
@@ -736,3 +743,137 @@ def test_large_sends_to_a_peer_that_never_reads_drop_it(
             assert opcode == BINARY and payload[4:] == chunk
             got.append(struct.unpack("!I", payload[:4])[0])
     assert got == list(range(len(got))) and len(got) <= sent + 1
+
+
+# ---------------------------------------------------------------------------
+# Connections told apart by object, never by descriptor number (issue #20)
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("poller_cls", POLLERS, ids=lambda cls: cls.__name__)
+def test_register_starts_afresh(poller_cls: Any, sockets: Sockets) -> None:
+    # What was asked for a descriptor number that is not registered (a connection
+    # already gone) must not stick to the next connection given that number.
+    poller = poller_cls(timeout=0.05)
+    try:
+        a, b = sockets.pair()
+        fd = a.fileno()
+        poller.pause_reading(fd, True)
+        poller.want_write(fd, True)
+        poller.register(fd)
+        b.send(b"x")
+        assert poller.poll_events() == [(fd, True, False)]  # not paused
+        poller.pause_reading(fd, False)  # resuming what was never paused changes nothing
+        assert poller.poll_events() == [(fd, True, False)]  # no write interest either
+        assert list(poller.poll()) == [fd]
+    finally:
+        poller.release()
+
+
+class StalePoller(SelectPoller):
+    """A select poller that also reports events given in ``stale`` (a poll's leftovers)."""
+
+    def __init__(self) -> None:
+        super().__init__(timeout=0.01)
+        self.stale: list[int] = []
+        self.rounds = 0
+
+    def poll_events(self, timeout: float | None = None) -> list[tuple[int, bool, bool]]:
+        events = super().poll_events(timeout)
+        self.rounds += 1
+        return events + [(fd, True, False) for fd in self.stale]
+
+
+def test_no_event_reaches_a_websocket_before_add_finished(
+    start_manager: Callable[..., WebSocketManager], sockets: Sockets
+) -> None:
+    # A stale event for the descriptor number a new connection just got (its
+    # predecessor's) must not make the manager read the new one while add() still
+    # runs opened() in another thread: that would handle its bytes twice at once.
+    poller = StalePoller()
+    manager = start_manager(poller)
+    a, b = sockets.pair()
+    in_opened, release = threading.Event(), threading.Event()
+    calls: list[str] = []
+
+    class Slow(Echo):
+        def opened(self) -> None:
+            in_opened.set()
+            assert release.wait(WAIT)
+            calls.append("opened returns")
+
+        def once(self) -> bool:
+            calls.append("once")
+            return super().once()
+
+    ws = Slow(a)
+    peer = Peer(b)
+    peer.send(TEXT, b"early")
+    adder = threading.Thread(target=manager.add, args=(ws,))
+    adder.start()
+    try:
+        assert in_opened.wait(WAIT)
+        poller.stale = [a.fileno()]
+        start = poller.rounds
+        while poller.rounds < start + 10:  # ten polls, each reporting the stale event
+            assert adder.is_alive()
+            threading.Event().wait(0.01)
+        assert calls == []
+    finally:
+        release.set()
+        adder.join(WAIT)
+    poller.stale = []
+    assert peer.recv_frame() == (TEXT, b"early")  # then read as usual, once
+    assert calls[0] == "opened returns" and "once" in calls
+    assert manager.is_alive()
+
+
+def test_a_peer_gone_with_output_waiting_does_not_end_the_manager(
+    manager: WebSocketManager, sockets: Sockets
+) -> None:
+    # The peer resets while the server still holds output for it: the last flush
+    # fails (EPIPE/ECONNRESET).  Only that connection ends (1006); the manager, and
+    # every other connection, go on.  (Before: the manager's thread died, and every
+    # later add() answered 1001 "Going away".)
+    ws, peer = managed(manager, sockets, bufsize=4096)
+    _, other_peer = managed(manager, sockets)
+    for _ in range(8):
+        ws.send(os.urandom(64 * 1024), binary=True)
+    assert ws.pending_write > 0
+    peer.sock.close()
+    assert ws.wait_closed()[0] == 1006
+    assert manager.is_alive()
+    other_peer.send(TEXT, b"still here")
+    assert other_peer.recv_frame() == (TEXT, b"still here")
+    _, late_peer = managed(manager, sockets)
+    late_peer.send(TEXT, b"late")
+    assert late_peer.recv_frame() == (TEXT, b"late")
+
+
+def test_remove_after_the_descriptor_was_reused(
+    manager: WebSocketManager, sockets: Sockets
+) -> None:
+    # A websocket whose socket was closed behind the manager's back, then its
+    # number given to a new connection: removing (or sweeping) the old one must
+    # leave the new one registered and served.
+    old, _ = managed(manager, sockets)
+    fd = old.sock.fileno()
+    old.sock.close()  # behind the manager's back; the number is free again
+    a, b = socket.socketpair()
+    try:
+        if a.fileno() != fd:  # the kernel gives the lowest free number: make sure
+            os.dup2(a.fileno(), fd)
+            a.close()
+            a = socket.socket(fileno=fd)
+        new = Echo(a)
+        manager.add(new)
+        new_peer = Peer(b)
+        manager.remove(old)
+        old.terminate()
+        assert old not in manager and new in manager
+        new_peer.send(TEXT, b"mine")
+        assert new_peer.recv_frame() == (TEXT, b"mine")
+    finally:
+        manager.remove(new)
+        a.close()
+        b.close()

@@ -44,8 +44,10 @@ from ws4py.broadcast import (
     encode_message,
     group_channel,
 )
+from ws4py.connection import outgoing_message
 from ws4py.exc import ConnectionClosedError
-from ws4py.messaging import BinaryMessage, Message, TextMessage
+from ws4py.framing import OPCODE_BINARY
+from ws4py.messaging import Message
 from ws4py.websocket import WebSocket
 
 __all__ = ["EPollPoller", "KQueuePoller", "SelectPoller", "WebSocketManager"]
@@ -70,9 +72,17 @@ class SelectPoller:
         """Forget every descriptor."""
         self._fds.clear()
         self._writers.clear()
+        self._paused.clear()
 
     def register(self, fd: int) -> None:
-        """Watch ``fd`` for reading."""
+        """Watch ``fd`` for reading (twice is once).
+
+        What an earlier connection on the same descriptor number asked for
+        (write interest, paused reading) is forgotten: it is a new connection.
+        """
+        if fd not in self._fds:
+            self._writers.discard(fd)
+            self._paused.discard(fd)
         self._fds.add(fd)
 
     def unregister(self, fd: int) -> None:
@@ -83,7 +93,7 @@ class SelectPoller:
 
     def pause_reading(self, fd: int, flag: bool) -> None:
         """Stop (or resume) watching ``fd`` for reading; writability is still watched."""
-        if flag:
+        if flag and fd in self._fds:
             self._paused.add(fd)
         else:
             self._paused.discard(fd)
@@ -133,6 +143,7 @@ class EPollPoller:
         self.timeout = timeout
         self.poller = select.epoll()
         self._mask = select.EPOLLIN | select.EPOLLPRI | select.EPOLLRDHUP
+        self._fds: set[int] = set()
         self._writing: set[int] = set()
         self._paused: set[int] = set()
 
@@ -147,34 +158,52 @@ class EPollPoller:
 
     def release(self) -> None:
         self.poller.close()
+        self._fds.clear()
+        self._writing.clear()
+        self._paused.clear()
 
     def register(self, fd: int) -> None:
+        """Watch ``fd`` for reading (twice is once).
+
+        A new registration starts afresh: write interest or paused reading
+        left by an earlier connection on the same descriptor number is dropped.
+        """
+        if fd not in self._fds:
+            self._writing.discard(fd)
+            self._paused.discard(fd)
+        self._fds.add(fd)
         try:
             self.poller.register(fd, self._mask)
         except FileExistsError:
             self.poller.modify(fd, self._mask)
 
     def unregister(self, fd: int) -> None:
+        """Stop watching ``fd``; nothing if it is not watched (or already closed)."""
+        self._fds.discard(fd)
         self._writing.discard(fd)
         self._paused.discard(fd)
         try:
             self.poller.unregister(fd)
         except (OSError, ValueError):
-            pass  # already closed: the kernel dropped it
+            pass  # not registered, or closed: the kernel dropped it
 
     def want_write(self, fd: int, flag: bool) -> None:
-        if flag:
+        if flag and fd in self._fds:
             self._writing.add(fd)
-        else:
+        elif fd in self._writing:
             self._writing.discard(fd)
+        else:
+            return
         self._apply(fd)
 
     def pause_reading(self, fd: int, flag: bool) -> None:
         """Stop (or resume) watching ``fd`` for reading; writability is still watched."""
-        if flag:
+        if flag and fd in self._fds:
             self._paused.add(fd)
-        else:
+        elif fd in self._paused:
             self._paused.discard(fd)
+        else:
+            return
         self._apply(fd)
 
     def poll_events(self, timeout: float | None = None) -> list[PollEvent]:
@@ -197,17 +226,32 @@ _kq: Any = select
 
 
 class KQueuePoller:
-    """A poller over BSD/macOS ``kqueue``."""
+    """A poller over BSD/macOS ``kqueue``.
+
+    Where kqueue does not exist (Linux), it is still constructible, as in
+    classic ws4py (whose ``KQueuePoller`` was an epoll poller): it then polls
+    with epoll, or select where epoll is missing too.
+    """
 
     def __init__(self, timeout: float = 0.1) -> None:
-        if not hasattr(select, "kqueue"):
-            raise OSError("kqueue is not available on this platform")
         self.timeout = timeout
-        self.poller = _kq.kqueue()
         self._fds: set[int] = set()
+        self._fallback: EPollPoller | SelectPoller | None = None
+        if not hasattr(select, "kqueue"):
+            self._fallback = (
+                EPollPoller(timeout) if hasattr(select, "epoll") else SelectPoller(timeout)
+            )
+            self.poller: Any = getattr(self._fallback, "poller", None)
+            logger.debug("kqueue is not available: KQueuePoller polls with %s", self._fallback)
+            return
+        self.poller = _kq.kqueue()
 
     def release(self) -> None:
+        if self._fallback is not None:
+            self._fallback.release()
+            return
         self.poller.close()
+        self._fds.clear()
 
     def _control(self, fd: int, kind: int, flags: int) -> None:
         try:
@@ -216,27 +260,44 @@ class KQueuePoller:
             pass
 
     def register(self, fd: int) -> None:
+        """Watch ``fd`` for reading (twice is once)."""
+        if self._fallback is not None:
+            self._fallback.register(fd)
+            return
+        if fd not in self._fds:
+            self._control(fd, _kq.KQ_FILTER_WRITE, _kq.KQ_EV_DELETE)  # a predecessor's
         self._fds.add(fd)
         self._control(fd, _kq.KQ_FILTER_READ, _kq.KQ_EV_ADD)
 
     def unregister(self, fd: int) -> None:
+        """Stop watching ``fd``; nothing if it is not watched."""
+        if self._fallback is not None:
+            self._fallback.unregister(fd)
+            return
         self._fds.discard(fd)
         self._control(fd, _kq.KQ_FILTER_READ, _kq.KQ_EV_DELETE)
         self._control(fd, _kq.KQ_FILTER_WRITE, _kq.KQ_EV_DELETE)
 
     def want_write(self, fd: int, flag: bool) -> None:
-        flags = _kq.KQ_EV_ADD if flag else _kq.KQ_EV_DELETE
-        self._control(fd, _kq.KQ_FILTER_WRITE, flags)
+        if self._fallback is not None:
+            self._fallback.want_write(fd, flag)
+        elif fd in self._fds or not flag:
+            flags = _kq.KQ_EV_ADD if flag else _kq.KQ_EV_DELETE
+            self._control(fd, _kq.KQ_FILTER_WRITE, flags)
 
     def pause_reading(self, fd: int, flag: bool) -> None:
         """Stop (or resume) watching ``fd`` for reading; writability is still watched."""
-        self._control(fd, _kq.KQ_FILTER_READ, _kq.KQ_EV_DELETE if flag else _kq.KQ_EV_ADD)
+        if self._fallback is not None:
+            self._fallback.pause_reading(fd, flag)
+        elif fd in self._fds:
+            self._control(fd, _kq.KQ_FILTER_READ, _kq.KQ_EV_DELETE if flag else _kq.KQ_EV_ADD)
 
     def poll_events(self, timeout: float | None = None) -> list[PollEvent]:
+        wait = self.timeout if timeout is None else timeout
+        if self._fallback is not None:
+            return self._fallback.poll_events(wait)
         try:
-            events = self.poller.control(
-                None, max(len(self._fds), 1) * 2, self.timeout if timeout is None else timeout
-            )
+            events = self.poller.control(None, max(len(self._fds), 1) * 2, wait)
         except InterruptedError:
             return []
         out: dict[int, list[bool]] = {}
@@ -255,6 +316,74 @@ class KQueuePoller:
         return [fd for fd, readable, _ in self.poll_events() if readable]
 
 
+class _ClassicPollerAdapter:
+    """A poller with only the reference's interface, driven like ours.
+
+    Classic ws4py's manager accepts any object with ``register``,
+    ``unregister``, ``poll`` (the readable descriptors) and ``release``.  Our
+    manager also asks for writability (non-blocking writes waiting) and pauses
+    reading (backpressure); such a poller cannot say either, so a descriptor
+    with bytes waiting is reported writable on every poll (the write is
+    simply tried again, at the poller's own pace), and a paused descriptor is
+    unregistered until reading resumes.
+    """
+
+    def __init__(self, poller: Any) -> None:
+        self.poller = poller
+        self._writers: set[int] = set()
+        self._paused: set[int] = set()
+
+    @property
+    def timeout(self) -> Any:
+        return getattr(self.poller, "timeout", None)
+
+    def release(self) -> None:
+        self._writers.clear()
+        self._paused.clear()
+        self.poller.release()
+
+    def register(self, fd: int) -> None:
+        self._writers.discard(fd)
+        self._paused.discard(fd)
+        self.poller.register(fd)
+
+    def unregister(self, fd: int) -> None:
+        self._writers.discard(fd)
+        if fd in self._paused:
+            self._paused.discard(fd)
+            return  # already unregistered while paused
+        self.poller.unregister(fd)
+
+    def want_write(self, fd: int, flag: bool) -> None:
+        if flag:
+            self._writers.add(fd)
+        else:
+            self._writers.discard(fd)
+
+    def pause_reading(self, fd: int, flag: bool) -> None:
+        if flag and fd not in self._paused:
+            self._paused.add(fd)
+            self.poller.unregister(fd)
+        elif not flag and fd in self._paused:
+            self._paused.discard(fd)
+            self.poller.register(fd)
+
+    def poll_events(self, timeout: float | None = None) -> list[PollEvent]:
+        # The poller's own timeout applies: the reference's poll() takes none.
+        out = {fd: [True, False] for fd in self.poller.poll()}
+        for fd in self._writers:
+            out.setdefault(fd, [False, False])[1] = True
+        return [(fd, r, w) for fd, (r, w) in out.items()]
+
+
+def _describe(ws: Any) -> str:
+    """format_addresses() for a log line about a failure: never raises itself."""
+    try:
+        return format_addresses(ws)
+    except Exception:
+        return f"<{type(ws).__name__} at {id(ws):#x}>"
+
+
 def default_poller(timeout: float = 0.1) -> SelectPoller | EPollPoller | KQueuePoller:
     """The best poller of this platform."""
     if hasattr(select, "epoll"):
@@ -268,11 +397,8 @@ _tokens = itertools.count(1)
 
 
 def _as_message(message: Any, binary: bool) -> Message:
-    if isinstance(message, Message):
-        return message
-    if isinstance(message, str) and not binary:
-        return TextMessage(message)
-    return BinaryMessage(message.encode("utf-8") if isinstance(message, str) else message)
+    """What ``send(message, binary)`` sends: the one rule (bytes are text unless ``binary``)."""
+    return outgoing_message(message, binary)
 
 
 class WebSocketManager(threading.Thread):
@@ -281,9 +407,29 @@ class WebSocketManager(threading.Thread):
     ``add`` a websocket whose handshake is done; the manager reads it when
     its socket is readable and terminates it when its connection ends.
 
+    ``poller`` is one of this module's pollers (the platform's best by
+    default) or any object with the reference's poller interface
+    (``register``, ``unregister``, ``poll``, ``release``).
+
     ``backend`` (a :class:`ws4py.broadcast.Backend`; a new
     :class:`~ws4py.broadcast.LocalBackend` by default) carries what
     :meth:`publish` sends; the manager does not close it.
+
+    Besides this package's :class:`~ws4py.websocket.WebSocket`, any object
+    with the attributes classic ws4py's manager used (``sock``, ``opened()``,
+    ``once()``, ``terminated``, ``close()``, ``terminate()``, ``send()``) can
+    be managed: it is served the classic way (its socket left as it is,
+    ``once()`` called when readable, ``terminate()`` when ``once()`` returns
+    false or raises).
+
+    Connections are told apart by the websocket object, never by the number
+    of their file descriptor alone: the kernel hands a closed connection's
+    number to the next one at once, and under churn an event, a removal or a
+    write request meant for the old connection must never reach the new one.
+    A websocket is unregistered from the poller before its socket is closed;
+    the loop serves only websockets whose registration is complete, and
+    drops the events of a descriptor registered after the poll that
+    reported them began (level-triggered pollers report a real event again).
     """
 
     #: Backpressure: stop reading a websocket whose unsent output exceeds this
@@ -300,20 +446,38 @@ class WebSocketManager(threading.Thread):
     def __init__(self, poller: Any = None, backend: Backend | None = None) -> None:
         super().__init__(name="WebSocketManager", daemon=True)
         self.lock = threading.Lock()
-        self.websockets: dict[int, WebSocket] = {}
+        #: The managed websockets by file descriptor (the classic view).
+        self.websockets: dict[int, Any] = {}
+        #: The poller given (or the default one); see :class:`_ClassicPollerAdapter`.
         self.poller = poller if poller is not None else default_poller()
+        self._poller: Any = self.poller
+        if not hasattr(self.poller, "poll_events"):
+            self._poller = _ClassicPollerAdapter(self.poller)
         self.running = False
         self._wake_r, self._wake_w = socket.socketpair()
         self._wake_r.setblocking(False)
         self._wake_w.setblocking(False)
-        self.poller.register(self._wake_r.fileno())
+        self._poller.register(self._wake_r.fileno())
+        # Every managed websocket, by identity: id -> (websocket, its descriptor).
+        # The entry holds the websocket, so its id cannot be reused meanwhile.
+        self._entries: dict[int, tuple[Any, int]] = {}
+        # Descriptor -> websocket, only once registered with the poller: what
+        # the loop serves.  Ours, and duck-typed ones (served the classic way).
+        self._polled: dict[int, WebSocket] = {}
+        self._polled_classic: dict[int, Any] = {}
+        self._classic_count = 0
+        # Descriptors registered since the current poll began (see the class doc).
+        self._fresh: set[int] = set()
         self._pending_writes: set[WebSocket] = set()
         self._read_paused: set[int] = set()
         # epoll and kqueue see a registration made from another thread at once;
-        # select() copies its sets when called, so it must be woken up.
-        self._wake_on_register = isinstance(self.poller, SelectPoller)
+        # select() copies its sets when called, so it must be woken up (and so
+        # must a poller we know nothing about).
+        inner = getattr(self._poller, "_fallback", None) or self._poller
+        self._wake_on_register = not isinstance(inner, (EPollPoller, KQueuePoller))
         self._next_sweep = 0.0
         self._stopped = False
+        self._released = False
         self._shutting_down: tuple[int, str] | None = None
         #: This manager's id in published messages (``exclude=`` works by it).
         self.id = os.urandom(8)
@@ -331,36 +495,39 @@ class WebSocketManager(threading.Thread):
     # -- classic API -------------------------------------------------------------
 
     def __len__(self) -> int:
-        return len(self.websockets)
+        return len(self._entries)
 
-    def __iter__(self) -> Iterator[WebSocket]:
+    def __iter__(self) -> Iterator[Any]:
         with self.lock:
-            return iter(list(self.websockets.values()))
+            return iter([ws for ws, _ in self._entries.values()])
 
     def __contains__(self, ws: object) -> bool:
-        sock = getattr(ws, "sock", None)
-        if sock is None:
-            return False
-        try:
-            return self.websockets.get(sock.fileno()) is ws
-        except (OSError, ValueError):
-            return False
+        entry = self._entries.get(id(ws))
+        return entry is not None and entry[0] is ws
 
-    def add(self, websocket: WebSocket) -> None:
+    def add(self, websocket: Any) -> None:
         """Manage ``websocket``: call its :meth:`opened`, then read it when readable.
 
-        It is one of the managed websockets (broadcasts reach it) from the
-        start, before :meth:`opened` runs: a broadcast made meanwhile by
-        another thread is never missed.  Its socket is polled once
-        :meth:`opened` and any bytes that came with the handshake were handled.
+        Adding a websocket already managed does nothing.  It is one of the
+        managed websockets (broadcasts reach it) from the start, before
+        :meth:`opened` runs: a broadcast made meanwhile by another thread is
+        never missed.  Its socket is polled once :meth:`opened` and any bytes
+        that came with the handshake were handled.
         """
         sock = websocket.sock
         if sock is None:
             return
-        if logger.isEnabledFor(logging.INFO):  # format_addresses: 2 syscalls, cached tuples
-            logger.info("Managing websocket %s", format_addresses(websocket))
+        if not isinstance(websocket, WebSocket):
+            self._add_classic(websocket, sock)
+            return
+        if logger.isEnabledFor(logging.INFO):  # _describe: 2 syscalls, cached tuples
+            logger.info("Managing websocket %s", _describe(websocket))
         fd = sock.fileno()
+        key = id(websocket)
         with self.lock:
+            if key in self._entries:
+                return
+            self._entries[key] = (websocket, fd)
             self.websockets[fd] = websocket
         websocket.fire_opened()
         if not websocket.process_pending() or websocket.sock is None:
@@ -372,9 +539,13 @@ class WebSocketManager(threading.Thread):
             websocket._nonblocking = True
         websocket._on_pending_write = self._want_write
         with self.lock:
-            polled = not self._stopped and self.websockets.get(fd) is websocket
+            if key not in self._entries:
+                # remove()d meanwhile (from opened(), say): no longer ours to read or close.
+                websocket._on_pending_write = None
+                return
+            polled = not self._stopped
             if polled:
-                self.poller.register(fd)
+                self._register(fd, websocket, self._polled)
         if not polled:
             # The manager stopped meanwhile: nobody will read this socket.
             self._close_quietly(websocket, *(self._shutting_down or (1001, "Going away")))
@@ -388,44 +559,103 @@ class WebSocketManager(threading.Thread):
         elif self._wake_on_register:
             self._wake()  # select() only sees the new socket from its next call
 
-    @staticmethod
-    def _close_quietly(websocket: WebSocket, code: int, message: str) -> None:
-        try:
-            websocket.close(code, message)
-        except (OSError, ConnectionClosedError, ValueError) as exc:
-            logger.debug("close: %s on %s", exc, format_addresses(websocket))
-
-    def remove(self, websocket: WebSocket) -> None:
-        """Stop managing ``websocket`` (its :meth:`closed` is not called)."""
-        sock = websocket.sock
+    def _add_classic(self, websocket: Any, sock: Any) -> None:
+        """add() for a duck-typed websocket: opened(), then polled; its socket as it is."""
+        key = id(websocket)
+        if key in self._entries:
+            return
+        logger.info("Managing websocket %s", _describe(websocket))
+        websocket.opened()
+        fd = sock.fileno()
         with self.lock:
-            fd: int | None = None
-            if sock is not None:
-                try:
-                    fd = sock.fileno()
-                except (OSError, ValueError):
-                    fd = None
-                if fd is not None and self.websockets.get(fd) is not websocket:
-                    fd = None
-            if fd is None:  # its socket is already closed: look for it (rare)
-                fd = next((fd for fd, ws in self.websockets.items() if ws is websocket), None)
-            if fd is None:
+            if key in self._entries:
                 return
-            del self.websockets[fd]
-            self._read_paused.discard(fd)
-            self.poller.unregister(fd)
+            stopped = self._stopped
+            if not stopped:
+                self._entries[key] = (websocket, fd)
+                self.websockets[fd] = websocket
+                self._classic_count += 1
+                self._register(fd, websocket, self._polled_classic)
+        if stopped:
+            self._close_quietly(websocket, *(self._shutting_down or (1001, "Going away")))
+            return
+        if self._shutting_down is not None:
+            self._close_quietly(websocket, *self._shutting_down)
+        if self._wake_on_register:
+            self._wake()
+
+    def _register(self, fd: int, websocket: Any, polled: dict[int, Any]) -> None:
+        """Under the lock: poll ``fd`` for ``websocket`` from now on."""
+        polled[fd] = websocket
+        self._fresh.add(fd)
+        self._poller.register(fd)
+
+    @staticmethod
+    def _close_quietly(websocket: Any, code: int, message: str) -> None:
+        try:
+            websocket.close(code=code, reason=message)
+        except (OSError, ConnectionClosedError, ValueError) as exc:
+            logger.debug("close: %s on %s", exc, _describe(websocket))
+
+    def remove(self, websocket: Any) -> None:
+        """Stop managing ``websocket`` (its :meth:`closed` is not called).
+
+        Nothing if it is not managed.  Its socket is unregistered from the
+        poller here, before anyone closes it.
+        """
+        with self.lock:
+            entry = self._entries.pop(id(websocket), None)
+            if entry is None:
+                return
+            fd = entry[1]
+            if self.websockets.get(fd) is websocket:
+                del self.websockets[fd]
+            if self._polled.get(fd) is websocket:
+                del self._polled[fd]
+                self._read_paused.discard(fd)
+                self._unregister(fd)
+            elif self._polled_classic.get(fd) is websocket:
+                del self._polled_classic[fd]
+                self._unregister(fd)
+            if not isinstance(websocket, WebSocket):
+                self._classic_count -= 1
             self._pending_writes.discard(websocket)
-        self._leave_all(websocket)
-        websocket._on_pending_write = None
-        if sock is not None and logger.isEnabledFor(logging.INFO):
-            logger.info("Removing websocket %s", format_addresses(websocket))
+        if self._memberships and getattr(websocket, "__hash__", None) is not None:
+            self._leave_all(websocket)
+        if isinstance(websocket, WebSocket):
+            websocket._on_pending_write = None
+        if logger.isEnabledFor(logging.INFO):
+            logger.info("Removing websocket %s", _describe(websocket))
+
+    def _unregister(self, fd: int) -> None:
+        try:
+            self._poller.unregister(fd)
+        except (OSError, ValueError) as exc:  # a reference-style poller may insist
+            logger.debug("unregister(%d): %s", fd, exc)
 
     def stop(self) -> None:
-        """Stop the loop; the poller is released when the thread ends."""
+        """Stop the loop; the poller is released when the thread ends (now if never started).
+
+        The websockets still managed are not closed (as in the reference) but
+        stay listed, so that their owner can end them: ``list(manager)``.
+        """
         with self.lock:
             self._stopped = True
         self.running = False
-        self._wake()
+        if self.ident is None:  # never started: nothing else will release it
+            self._release()
+        else:
+            self._wake()
+
+    def _release(self) -> None:
+        with self.lock:
+            if self._released:
+                return
+            self._released = True
+            self._stopped = True
+            self._poller.release()
+        self._wake_r.close()
+        self._wake_w.close()
 
     def shutdown(self, code: int = 1001, message: str = "Server is shutting down") -> None:
         """:meth:`close_all`, and close likewise every websocket added from now on.
@@ -437,35 +667,54 @@ class WebSocketManager(threading.Thread):
         self.close_all(code, message)
 
     def run(self) -> None:
-        """Poll, read, flush and sweep deadlines until :meth:`stop`."""
-        self.running = True
-        wake_fd = self._wake_r.fileno()
+        """Poll, read, flush and sweep deadlines until :meth:`stop`.
+
+        A failure serving one websocket (a reset peer, a bug in a handler)
+        ends that websocket only, never the loop: every other connection,
+        and every one added later, is still served.
+        """
+        self.running = not self._stopped
+        wake_fd = self._wake_r.fileno() if not self._released else -1
+        polled = self._polled
         try:
             while self.running:
-                for fd, readable, writable in self.poller.poll_events():
+                with self.lock:
+                    fresh = self._fresh = set()
+                for fd, readable, writable in self._poller.poll_events():
                     if fd == wake_fd:
                         self._drain_wakeups()
                         continue
-                    ws = self.websockets.get(fd)
+                    if fresh and fd in fresh:
+                        continue  # registered after this poll began: maybe a predecessor's event
+                    ws = polled.get(fd)
                     if ws is None:
+                        classic = self._polled_classic.get(fd)
+                        if classic is not None:
+                            self._once_classic(classic)
                         continue
-                    if writable and ws.flush():
-                        self.poller.want_write(fd, False)
-                    if fd in self._read_paused and ws.pending_write <= self.resume_reading_below:
-                        self._read_paused.discard(fd)
-                        self.poller.pause_reading(fd, False)
-                    if readable:
-                        if not ws.once() or ws.terminated:
-                            self._finish(ws)
-                        elif (
-                            ws.pending_write > self.pause_reading_above
-                            and fd not in self._read_paused
-                            and hasattr(self.poller, "pause_reading")
+                    try:
+                        if writable and ws.flush():
+                            self._poller.want_write(fd, False)
+                        if (
+                            fd in self._read_paused
+                            and ws.pending_write <= self.resume_reading_below
                         ):
-                            # Backpressure: a peer that sends faster than it reads
-                            # what it causes is throttled, not dropped.
-                            self._read_paused.add(fd)
-                            self.poller.pause_reading(fd, True)
+                            self._read_paused.discard(fd)
+                            self._poller.pause_reading(fd, False)
+                        if readable:
+                            if not ws.once() or ws.terminated:
+                                self._finish(ws)
+                            elif (
+                                ws.pending_write > self.pause_reading_above
+                                and fd not in self._read_paused
+                                and hasattr(self._poller, "pause_reading")
+                            ):
+                                # Backpressure: a peer that sends faster than it reads
+                                # what it causes is throttled, not dropped.
+                                self._read_paused.add(fd)
+                                self._poller.pause_reading(fd, True)
+                    except Exception as exc:
+                        self._fail(ws, exc)
                 now = time.monotonic()
                 if now >= self._next_sweep:
                     self._next_sweep = now + self.sweep_interval
@@ -473,30 +722,74 @@ class WebSocketManager(threading.Thread):
         finally:
             self.running = False
             self._detach_backend(self._backend)
-            with self.lock:
-                self._stopped = True
-                self.poller.release()
-            self._wake_r.close()
-            self._wake_w.close()
+            self._release()
+
+    def _fail(self, ws: WebSocket, exc: Exception) -> None:
+        """Serving ``ws`` raised: end it (1006), keep the loop going whatever happens."""
+        try:
+            if isinstance(exc, OSError):  # e.g. the peer reset while output was waiting
+                logger.info("Dropping %s: %s", _describe(ws), exc)
+            else:
+                logger.error("Dropping %s after an error serving it", _describe(ws), exc_info=exc)
+            ws.core.connection_lost()
+            self._finish(ws)
+        except Exception:
+            logger.exception("Could not end %s cleanly", _describe(ws))
+            self.remove(ws)
+
+    def _once_classic(self, websocket: Any) -> None:
+        """Serve a readable duck-typed websocket as the reference did (errors end it, not us)."""
+        alive: Any = False
+        if not websocket.terminated:
+            try:
+                alive = websocket.once()
+            except Exception as exc:
+                logger.error(
+                    "Terminating websocket %s due to exception: %r in once method",
+                    _describe(websocket),
+                    exc,
+                )
+        if alive:
+            return
+        self.remove(websocket)
+        if not websocket.terminated:
+            logger.info("Terminating websocket %s", _describe(websocket))
+            try:
+                websocket.terminate()
+            except Exception:
+                logger.exception("terminate() of %s failed", _describe(websocket))
 
     def close_all(self, code: int = 1001, message: str = "Server is shutting down") -> None:
         """Start the closing handshake of every websocket; does not wait for it."""
         for ws in self:
             try:
-                ws.close(code, message)
+                ws.close(code=code, reason=message)
             except (OSError, ConnectionClosedError, ValueError) as exc:
-                logger.debug("close_all: %s on %s", exc, format_addresses(ws))
+                logger.debug("close_all: %s on %s", exc, _describe(ws))
 
     def broadcast(self, message: Any, binary: bool = False, group: str | None = None) -> None:
         """Send ``message`` to every managed websocket, now; failures are skipped.
 
         The classic, local broadcast: this manager's websockets only (with
         ``group``, its members here); :meth:`publish` reaches other
-        processes.  The frame is built once and reused for every connection
-        that takes it as is (server side, no extension transforming the payload).
+        processes.  As in ``WebSocket.send(payload, binary=False)``, bytes
+        go out as text unless ``binary``; bytes that are not valid UTF-8
+        cannot be text (RFC 6455): that raises before anything is sent.
+        The frame is built once and reused for every connection that takes
+        it as is (server side, no extension transforming the payload).
         """
-        targets = self if group is None else self.members(group)
-        self._send_to(targets, [_as_message(message, binary)])
+        built = _as_message(message, binary)
+        targets = list(self) if group is None else self.members(group)
+        if self._classic_count:
+            classic = [ws for ws in targets if not isinstance(ws, WebSocket)]
+            targets = [ws for ws in targets if isinstance(ws, WebSocket)]
+            for ws in classic:
+                if not ws.terminated:
+                    try:
+                        ws.send(message, binary)
+                    except Exception as exc:
+                        logger.debug("broadcast: %s on %s", exc, _describe(ws))
+        self._send_to(targets, [built])
 
     # -- groups and the broadcast backend ------------------------------------------------
 
@@ -532,8 +825,9 @@ class WebSocketManager(threading.Thread):
         Without ``group``, to every websocket of every manager on the
         backend; with it, to the members of ``group`` everywhere.
         ``exclude`` (a websocket of this manager) does not receive it.
-        ``message`` is a ``str`` (text, unless ``binary``), bytes-like
-        (binary) or a text or binary :class:`Message`.
+        ``message`` is a ``str`` or bytes-like (text, unless ``binary``, as
+        in ``send()``: bytes sent as text must be valid UTF-8, else
+        ``ValueError``) or a text or binary :class:`Message`.
 
         Delivery is asynchronous: the manager's thread writes what the
         backend hands back, also here (so a :meth:`broadcast` made after a
@@ -670,26 +964,22 @@ class WebSocketManager(threading.Thread):
                 members = list(self._groups.get(group, ()))
             # Members not managed (yet, or any more) are skipped: only managed
             # sockets write without blocking.
-            targets = []
-            with self.lock:
-                managed = self.websockets
-                for ws in members:
-                    sock = ws.sock
-                    try:
-                        if sock is not None and managed.get(sock.fileno()) is ws:
-                            targets.append(ws)
-                    except (OSError, ValueError):
-                        pass
+            entries = self._entries
+            targets = [ws for ws in members if ws.sock is not None and id(ws) in entries]
         if origin is not None and origin[0] == self.id:
             token = origin[1]
             targets = [ws for ws in targets if self._tokens.get(ws) != token]
         return targets
 
-    def _send_to(self, targets: Iterable[WebSocket], messages: list[Message]) -> None:
+    def _send_to(self, targets: Iterable[Any], messages: list[Message]) -> None:
         """Send ``messages`` in order to each target; failures are skipped."""
         frames: bytes | None = None
         for ws in targets:
             try:
+                if not isinstance(ws, WebSocket):  # duck-typed: its own send(payload, binary)
+                    for message in messages:
+                        ws.send(message.data, message.opcode == OPCODE_BINARY)
+                    continue
                 if ws.core.extensions or ws.stream.always_mask:
                     for message in messages:
                         ws.send(message)
@@ -698,7 +988,7 @@ class WebSocketManager(threading.Thread):
                     frames = b"".join(message.single() for message in messages)
                 ws.send_frame(frames)
             except Exception as exc:
-                logger.debug("broadcast: %s on %s", exc, format_addresses(ws))
+                logger.debug("broadcast: %s on %s", exc, _describe(ws))
 
     # -- internals -------------------------------------------------------------------
 
@@ -719,38 +1009,54 @@ class WebSocketManager(threading.Thread):
             pending, self._pending_writes = self._pending_writes, set()
         for ws in pending:
             if ws.terminated:
-                self._finish(ws)
-            elif ws.sock is not None:
-                try:
-                    self.poller.want_write(ws.sock.fileno(), bool(ws.pending_write))
-                except (OSError, ValueError):
-                    pass
+                if ws in self:
+                    self._finish(ws)
+                continue
+            fd = self._polled_fd(ws)
+            if fd is not None:
+                self._poller.want_write(fd, bool(ws.pending_write))
+
+    def _polled_fd(self, websocket: WebSocket) -> int | None:
+        """The descriptor ``websocket`` is polled under, if it is (never another's)."""
+        entry = self._entries.get(id(websocket))
+        if entry is None or entry[0] is not websocket:
+            return None
+        fd = entry[1]
+        return fd if self._polled.get(fd) is websocket else None
 
     def _want_write(self, websocket: WebSocket) -> None:
         """A websocket has bytes its socket did not take: poll it for writability."""
         if threading.get_ident() == self.ident:
             # Written from a handler, in the manager's own thread: no need to
             # wake it through the socket pair, the poller is ours to change.
-            sock = websocket.sock
-            if sock is not None:
-                try:
-                    self.poller.want_write(sock.fileno(), True)
-                except (OSError, ValueError):
-                    pass
+            fd = self._polled_fd(websocket)
+            if fd is not None:
+                self._poller.want_write(fd, True)
             return
         with self.lock:
             self._pending_writes.add(websocket)
         self._wake()
 
     def _finish(self, ws: WebSocket) -> None:
+        """Stop managing ``ws``, write what it still has, end it (unregistered before closed)."""
         self.remove(ws)
-        ws.flush()
+        try:
+            ws.flush()
+        except OSError as exc:
+            logger.debug("Last flush of %s: %s", _describe(ws), exc)
         ws.terminate()
 
     def _sweep(self, now: float) -> None:
-        for ws in self:
-            if ws.terminated or (
-                (ws._close_deadline is not None or ws.keepalive_interval)
-                and (not ws.check_deadlines(now) or ws.terminated)
-            ):
-                self._finish(ws)
+        with self.lock:
+            managed = [ws for ws, _ in self._entries.values()]
+        for ws in managed:
+            if not isinstance(ws, WebSocket):
+                continue  # the reference's websockets have no deadlines to keep
+            try:
+                if ws.terminated or (
+                    (ws._close_deadline is not None or ws.keepalive_interval)
+                    and (not ws.check_deadlines(now) or ws.terminated)
+                ):
+                    self._finish(ws)
+            except Exception as exc:
+                self._fail(ws, exc)
