@@ -68,8 +68,10 @@ class Client(WebSocketClient):
     def ponged(self, pong: PongControlMessage) -> None:
         self.pongs.put(bytes(pong.data))
 
-    def closed(self, code: int, reason: str | None = None) -> None:
+    def closed(self, code: int, reason: bytes | str | None = None) -> None:
         self.order.append("closed")
+        if isinstance(reason, bytes):  # the peer's reason comes as bytes (0.6.0)
+            reason = reason.decode()
         self.closed_calls.append((code, reason))
         self.closed_event.set()
 
@@ -196,8 +198,8 @@ class Ws4pyServer(EchoServer):
                     return
                 self.send(message.data, message.is_binary)
 
-            def closed(self, code: int, reason: str | None = None) -> None:
-                closes.put((code, reason))
+            def closed(self, code: int, reason: bytes | str | None = None) -> None:
+                closes.put((code, reason.decode() if isinstance(reason, bytes) else reason))
 
         self.server: WSGIServer = make_server("127.0.0.1", 0, Echo, **options)
         port = self.server.server_address[1]
@@ -358,10 +360,10 @@ def test_text_binary_empty(echo_server: EchoServer, make_client: Callable[..., C
     client.send("héllo wörld")
     message = client.recv()
     assert message.is_text and str(message) == "héllo wörld"
-    client.send(b"\x00\x01\xfe\xff")
+    client.send(b"\x00\x01\xfe\xff", True)  # bytes are text unless binary (0.6.0)
     message = client.recv()
     assert message.is_binary and message.data == b"\x00\x01\xfe\xff"
-    client.send(b"")
+    client.send(b"", True)
     message = client.recv()
     assert message.is_binary and message.data == b""
     client.send("")
@@ -379,7 +381,7 @@ def test_16_mib_messages(echo_server: EchoServer, make_client: Callable[..., Cli
     client = make_client(echo_server.url)
     client.connect()
     big = os.urandom(16 * MiB)
-    client.send(big)
+    client.send(big, True)
     message = client.recv(30)
     assert message.is_binary and len(message.data) == len(big) and message.data == big
     text = "ü" * (8 * MiB)  # 16 MiB of UTF-8
@@ -815,7 +817,7 @@ def test_wss_with_ca_certs(
     client.send("secure hello")
     assert str(client.recv()) == "secure hello"
     big = os.urandom(3 * MiB)
-    client.send(big)
+    client.send(big, True)
     assert client.recv().data == big
     client.close(1000, "tls bye")
     assert client.wait_closed()[0] == 1000

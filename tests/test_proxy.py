@@ -390,7 +390,7 @@ def exchange(client: Client) -> None:
     client.send("hello through")
     assert str(client.messages.get(timeout=WAIT)) == "hello through"
     payload = os.urandom(300_000)
-    client.send(payload)
+    client.send(payload, True)
     assert bytes(client.messages.get(timeout=WAIT).data) == payload
     client.close()
     assert client.done.wait(WAIT)
@@ -416,7 +416,7 @@ async def async_exchange(url: str, **kwargs: Any) -> tuple[int, str]:
         message = await asyncio.wait_for(ws.receive(), WAIT)
         assert message is not None and str(message) == "hello async"
         payload = os.urandom(200_000)
-        await ws.send(payload)
+        await ws.send(payload, True)
         message = await asyncio.wait_for(ws.receive(), WAIT)
         assert message is not None and bytes(message.data) == payload
         return int(ws.peer_address[1]), ws.__dict__["final_url"]
