@@ -49,7 +49,9 @@ class Echo(EchoWebSocket):
             return
         super().received_message(message)
 
-    def closed(self, code: int, reason: str | None = None) -> None:
+    def closed(self, code: int, reason: bytes | str | None = None) -> None:
+        if isinstance(reason, bytes):  # the peer's reason comes as bytes (0.6.0)
+            reason = reason.decode()
         CLOSED.append((code, reason))
 
 
