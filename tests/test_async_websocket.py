@@ -1147,7 +1147,7 @@ def test_our_client_against_our_server() -> None:
             await ws.send("ping-pong")
             await asyncio.sleep(0.1)
             await ws.close(4007, "done")
-            assert await ws.closed_future == (4007, b"")  # the server echoes the code only
+            assert await ws.closed_future == (4007, b"done")  # echoed with the reason (0.6.0)
             assert ("message", False, b"ping-pong") in ws.calls
 
     run(main())

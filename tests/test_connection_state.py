@@ -65,7 +65,7 @@ class Side:
     pongs: list[bytes] = field(default_factory=list)
     close_written: bool = False
     close_code: int | None = None  # the code our close frame carries
-    close_reason: str = ""
+    close_reason: bytes = b""
 
     def write(self, data: bytes) -> None:
         if not data:
@@ -154,7 +154,7 @@ class CloseHandshake(RuleBasedStateMachine):
             assert data == b"", "a second close frame"
             return
         assert data
-        side.close_code, side.close_reason = code, reason
+        side.close_code, side.close_reason = code, reason.encode()  # received as bytes
         side.write(data)
         side.close_written = True
         assert side.conn.close_sent is not None and side.conn.close_sent.code == code
@@ -179,7 +179,8 @@ class CloseHandshake(RuleBasedStateMachine):
                 assert (event.code, event.reason) == (side.close_code, side.close_reason)
                 if reply:  # the echo of a close we had not started ourselves
                     assert not peer.close_written
-                    peer.close_code, peer.close_reason = event.code, ""
+                    # echoed with the reason, as ws4py 0.6.0
+                    peer.close_code, peer.close_reason = event.code, event.reason
                     peer.write(reply)
                     peer.close_written = True
                 else:

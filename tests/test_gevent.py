@@ -288,7 +288,7 @@ def pool_closes_websockets_on_stop() -> None:
         assert closed == [(1001, b"Server is shutting down")] * 3
         assert not server.pool.websockets
         assert len(server.pool) == 0  # every handler greenlet is over
-        assert sorted(CLOSED) == [(1001, b"")] * 3  # the clients echoed the code
+        assert sorted(CLOSED) == [(1001, b"Server is shutting down")] * 3  # echoed by the clients
 
 
 def other_clients_in_threads() -> None:

@@ -1170,7 +1170,7 @@ def test_tls_in_tls_under_a_manager(
         client.connect()
         payloads = [os.urandom(4_000_000), b"small", os.urandom(70_000)]
         for payload in payloads:
-            client.send(payload)
+            client.send(payload, True)
         for payload in payloads:
             assert received.get(timeout=WAIT) == payload
         client.close()
@@ -1298,7 +1298,7 @@ def test_tls_in_tls_full_duplex(
     client.connect()
     payloads = [os.urandom(3_000_000) for _ in range(4)]
     for payload in payloads:
-        client.send(payload)
+        client.send(payload, True)
     for payload in payloads:
         assert bytes(client.messages.get(timeout=WAIT).data) == payload
     client.close()

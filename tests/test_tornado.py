@@ -110,7 +110,7 @@ def test_classic_usage_connect_before_the_loop_runs(threaded_echo_server: str) -
         asyncio_loop.close()
     expected = [(False, b"*" * i) for i in range(0, 200, 25)]
     assert received == [*expected, (True, b"\x00\xff"), (False, b"fragmented")]
-    assert closed == [(1000, b"")]  # the server echoes the code of our close
+    assert closed == [(1000, b"Bye bye")]  # the server echoes our close (0.6.0)
     assert ws.terminated
     with pytest.raises(ConnectionClosedError):
         ws.send("after the end")

@@ -191,8 +191,9 @@ class Connection:
             self.close_received = event
             self.state = State.CLOSED
             if self.close_sent is None:
-                # Echo the status code (5.5.1); an empty close gets an empty close.
-                self.close_sent = CloseControlMessage(event.code)
+                # Echo the status code and reason (5.5.1; as ws4py 0.6.0 does); an
+                # empty close (1005) gets an empty close, 1005 never goes on the wire.
+                self.close_sent = CloseControlMessage(event.code, event.reason)
                 return self.close_sent.single(mask=self.stream.always_mask)
         return b""
 

@@ -89,6 +89,11 @@ def _sendall(sock: socket.socket, data: bytes | memoryview, timeout: float | Non
     ``send`` only means nothing could be written yet: try again (TLS included,
     as OpenSSL expects, with the same bytes) until the overall deadline.
     """
+    if not isinstance(sock, socket.socket):
+        # A duck-typed socket (a test double, a wrapper): the classic
+        # contract is sendall(), which it may be all it has.
+        sock.sendall(data)
+        return
     deadline = None if timeout is None else time.monotonic() + timeout
     view = memoryview(data)
     while view:
@@ -612,6 +617,8 @@ class WebSocket:
             if reply:
                 self._write_quietly(reply)
             opcode = event.opcode
+            if self.handler_error is not None:
+                continue  # a handler failed: the connection is closing with 1011
             if opcode in (OPCODE_TEXT, OPCODE_BINARY):
                 self._call_handler(self.received_message, event)
             elif opcode == OPCODE_PONG:
@@ -687,9 +694,10 @@ class WebSocket:
     # -- lifecycle ------------------------------------------------------------------
 
     #: The first exception a handler (``opened``, ``received_message``,
-    #: ``ponged``) raised, if any.  The peer is sent a 1011 close at once; once
-    #: the connection is over, :meth:`run` raises it, as ws4py 0.6.0's
-    #: ``run()`` let it propagate.  (A manager only logs it.)
+    #: ``ponged``) raised, if any.  The peer is sent a 1011 close at once and
+    #: no more messages are handed to the application; once the connection is
+    #: over, :meth:`run` raises it, as ws4py 0.6.0's ``run()`` let it
+    #: propagate.  (A manager only logs it.)
     handler_error: BaseException | None = None
 
     def run(self) -> None:
