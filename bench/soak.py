@@ -3,6 +3,7 @@
     python bench/soak.py                                   # the full run: 10,000 x 10 min
     python bench/soak.py --connections 10000 --duration 120
     python bench/soak.py --connections 300 --duration 15 --rate 2 --session 8   # CI size
+    python bench/soak.py --churn                           # churn: 10,000 x 10 min (issue #20)
 
 The server is ws4py's wsgiref server in manager mode (one manager thread polls every
 websocket), in a subprocess of its own.  Client processes (asyncio, the ``websockets``
@@ -33,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import contextlib
 import gc
 import hashlib
@@ -41,6 +43,7 @@ import os
 import random
 import resource
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -627,6 +630,396 @@ def run(args: argparse.Namespace) -> int:
     return 1 if failures else 0
 
 
+# ---------------------------------------------------------------------------
+# --churn: connection churn (issue #20), the long form of tests/test_churn.py
+# ---------------------------------------------------------------------------
+#
+# The classic setup (make_server(..., server_class=WSGIServer, handler_class=
+# WebSocketWSGIRequestHandler, app=WebSocketWSGIApplication(handler_cls=...)) and
+# initialize_websockets_manager()) in a subprocess.  Client processes open their
+# share of --connections at once, each connection echoing one unique message, then
+# close them all at once (a close frame, a TCP close, a reset, a reset with output
+# left unread on the server), again and again until the end.  A witness connects a
+# fresh client every --witness-interval seconds (100 ms): a unique message must
+# come back to it alone, intact, then its close (1000) must be answered 1000.
+# Counted on every client: refused (a connect, handshake or echo answered by
+# anything but the echo: a close, an error), misrouted (an echo that is not this
+# client's message) and lost (no answer in time): all must be 0.  The parent
+# samples the server's RSS, fds, threads and managed websockets over time.
+
+
+def _ws_frame(opcode: int, payload: bytes) -> bytes:
+    """A masked client frame."""
+    key = os.urandom(4)
+    n = len(payload)
+    if n < 126:
+        head = bytes([0x80 | opcode, 0x80 | n])
+    elif n < 0x10000:
+        head = bytes([0x80 | opcode, 0xFE]) + n.to_bytes(2, "big")
+    else:
+        head = bytes([0x80 | opcode, 0xFF]) + n.to_bytes(8, "big")
+    stream = (key * (n // 4 + 1))[:n]
+    body = (int.from_bytes(payload, "big") ^ int.from_bytes(stream, "big")).to_bytes(n, "big")
+    return head + key + body
+
+
+async def _ws_connect(
+    port: int, rcvbuf: int | None = None
+) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    if rcvbuf:  # a small window: what the server sends back piles up on its side
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+    sock.setblocking(False)
+    try:
+        await asyncio.get_running_loop().sock_connect(sock, ("127.0.0.1", port))
+    except BaseException:
+        sock.close()
+        raise
+    reader, writer = await asyncio.open_connection(sock=sock)
+    key = base64.b64encode(os.urandom(16)).decode()
+    writer.write((f"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+                  f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+                  "Sec-WebSocket-Version: 13\r\n\r\n").encode())  # fmt: skip
+    head = await reader.readuntil(b"\r\n\r\n")
+    if not head.startswith(b"HTTP/1.1 101"):
+        writer.transport.abort()
+        raise ConnectionError(f"handshake answered {head[:40]!r}")
+    return reader, writer
+
+
+async def _ws_read(reader: asyncio.StreamReader) -> tuple[int, bytes]:
+    b0, b1 = await reader.readexactly(2)
+    n = b1 & 0x7F
+    if n == 126:
+        n = int.from_bytes(await reader.readexactly(2), "big")
+    elif n == 127:
+        n = int.from_bytes(await reader.readexactly(8), "big")
+    return b0 & 0x0F, await reader.readexactly(n)
+
+
+async def _echo_once(
+    port: int, payload: bytes, count: Counter[str], errors: dict[str, list[str]], timeout: float,
+    rcvbuf: int | None = None,
+) -> tuple[asyncio.StreamReader, asyncio.StreamWriter] | None:
+    """Connect, send ``payload``, check its echo; the open connection, or None (counted)."""
+
+    def error(kind: str, text: str) -> None:
+        count[kind] += 1
+        if len(errors.setdefault(kind, [])) < 5:
+            errors[kind].append(text)
+
+    try:
+        reader, writer = await asyncio.wait_for(_ws_connect(port, rcvbuf), timeout)
+    except (OSError, asyncio.TimeoutError, asyncio.IncompleteReadError, ConnectionError) as exc:
+        error("refused", f"connect: {exc!r}")
+        return None
+    try:
+        writer.write(_ws_frame(0x1, payload))
+        opcode, data = await asyncio.wait_for(_ws_read(reader), timeout)
+    except asyncio.TimeoutError:
+        error("lost", f"no echo of {payload[:40]!r} in {timeout}s")
+        writer.transport.abort()
+        return None
+    except (OSError, asyncio.IncompleteReadError) as exc:
+        error("refused", f"echo of {payload[:40]!r}: {exc!r}")
+        writer.transport.abort()
+        return None
+    if opcode == 0x8:
+        error("refused", f"answered close {data[:2].hex()} {data[2:]!r}")
+        writer.transport.abort()
+        return None
+    if (opcode, data) != (0x1, payload):
+        error("misrouted", f"sent {payload[:40]!r}, got {opcode} {data[:40]!r}")
+        writer.transport.abort()
+        return None
+    count["echoed"] += 1
+    return reader, writer
+
+
+async def _close_1000(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, count: Counter[str],
+    errors: dict[str, list[str]], timeout: float,
+) -> None:
+    writer.write(_ws_frame(0x8, (1000).to_bytes(2, "big")))
+    try:
+        opcode, data = await asyncio.wait_for(_ws_read(reader), timeout)
+        if opcode != 0x8 or data[:2] != (1000).to_bytes(2, "big"):
+            count["close_code"] += 1
+            errors.setdefault("close_code", []).append(f"{opcode} {data[:20]!r}")
+    except (OSError, asyncio.TimeoutError, asyncio.IncompleteReadError) as exc:
+        count["close_code"] += 1
+        errors.setdefault("close_code", []).append(repr(exc))
+    finally:
+        writer.close()
+
+
+def churn_serve(args: argparse.Namespace) -> None:
+    sys.path.insert(0, str(HERE.parent.parent / "src"))
+    from wsgiref.simple_server import make_server
+
+    from ws4py.server.wsgirefserver import WebSocketWSGIRequestHandler, WSGIServer
+    from ws4py.server.wsgiutils import WebSocketWSGIApplication
+    from ws4py.websocket import EchoWebSocket
+
+    raise_fd_limit(args.fds)
+    lock = threading.Lock()
+    stats: dict[str, Any] = {"opened": 0, "closed": Counter()}
+
+    class CountingEcho(EchoWebSocket):
+        def opened(self) -> None:
+            with lock:
+                stats["opened"] += 1
+
+        def closed(self, code: int, reason: Any = None) -> None:
+            with lock:
+                stats["closed"][code] += 1
+
+    server = make_server("127.0.0.1", 0, server_class=WSGIServer,
+                         handler_class=WebSocketWSGIRequestHandler,
+                         app=WebSocketWSGIApplication(handler_cls=CountingEcho))  # fmt: skip
+    assert isinstance(server, WSGIServer)
+    server.initialize_websockets_manager()
+    manager = server.manager
+    assert manager is not None
+    stop = threading.Event()
+
+    def write_stats() -> None:
+        with lock:
+            snapshot = dict(stats, closed=dict(stats["closed"]))
+        snapshot.update(port=server.server_address[1], managed=len(manager),
+                        open_connections=server.connection_count,
+                        manager_alive=manager.is_alive())  # fmt: skip
+        tmp = args.stats + ".tmp"
+        Path(tmp).write_text(json.dumps(snapshot))
+        os.replace(tmp, args.stats)
+
+    def stats_loop() -> None:
+        while not stop.wait(0.5):
+            write_stats()
+
+    signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown).start())
+    write_stats()
+    threading.Thread(target=stats_loop, name="churn-stats", daemon=True).start()
+    try:
+        server.serve_forever(poll_interval=0.1)
+    finally:
+        server.server_close()
+        stop.set()
+        write_stats()
+
+
+def _way(i: int) -> int:
+    """How connection ``i`` ends: 0 close frame, 1 TCP close, 2 reset, 3 (1 in 40) reset
+    after flooding the server with messages whose echoes it never reads (each such peer
+    holds up to ~1 MiB of output on the server: 1 in 40 keeps the server's RSS sane)."""
+    return 3 if i % 40 == 39 else i % 3
+
+
+def churn_client(args: argparse.Namespace) -> None:
+    """Cycles: open every connection at once (each echoes a unique message), close all at once."""
+    raise_fd_limit(args.connections + 256)
+    count: Counter[str] = Counter()
+    errors: dict[str, list[str]] = {}
+    flood = _ws_frame(0x2, b"\0" * 65536)
+
+    async def one(cycle: int, i: int, gate: asyncio.Semaphore) -> Any:
+        payload = f"churn {args.index}/{cycle}/{i} {os.urandom(8).hex()}".encode()
+        rcvbuf = 4096 if _way(i) == 3 else None  # the ones that end flooding, unread
+        async with gate:
+            return await _echo_once(args.port, payload, count, errors, args.timeout, rcvbuf)
+
+    async def end(i: int, conn: tuple[asyncio.StreamReader, asyncio.StreamWriter]) -> None:
+        reader, writer = conn
+        way = _way(i)
+        if way == 0:
+            await _close_1000(reader, writer, count, errors, args.timeout)
+        elif way == 1:
+            writer.close()
+        elif way == 2:
+            writer.transport.abort()
+        else:  # output the server cannot deliver: we never read, then reset
+            for _ in range(96):
+                writer.write(flood)
+            await asyncio.sleep(1.0)
+            writer.transport.abort()
+        count[("close-frame", "fin", "reset", "flood-reset")[way]] += 1
+
+    async def main() -> None:
+        gate = asyncio.Semaphore(args.concurrency)
+        cycle = 0
+        while time.time() < args.deadline - 5:
+            conns = await asyncio.gather(*(one(cycle, i, gate) for i in range(args.connections)))
+            opened = [(i, c) for i, c in enumerate(conns) if c is not None]
+            count["cycles"] += 1
+            count["peak"] = max(count["peak"], len(opened))
+            await asyncio.sleep(args.hold)
+            await asyncio.gather(*(end(i, c) for i, c in opened))
+            cycle += 1
+
+    asyncio.run(main())
+    print(json.dumps({"count": dict(count), "errors": errors}))
+
+
+def churn_witness(args: argparse.Namespace) -> None:
+    """A fresh client every --interval seconds: unique echo, then close 1000 answered 1000."""
+    count: Counter[str] = Counter()
+    errors: dict[str, list[str]] = {}
+
+    async def witness(n: int) -> None:
+        payload = f"witness {n} {os.urandom(8).hex()}".encode()
+        conn = await _echo_once(args.port, payload, count, errors, args.timeout)
+        if conn is not None:
+            await _close_1000(*conn, count, errors, args.timeout)
+
+    async def main() -> None:
+        tasks = []
+        n = 0
+        next_at = time.monotonic()
+        while time.time() < args.deadline:
+            tasks.append(asyncio.ensure_future(witness(n)))
+            n += 1
+            next_at += args.interval
+            await asyncio.sleep(max(0.0, next_at - time.monotonic()))
+        await asyncio.gather(*tasks)
+        count["witnesses"] = n
+
+    asyncio.run(main())
+    print(json.dumps({"count": dict(count), "errors": errors}))
+
+
+def run_churn(args: argparse.Namespace) -> int:
+    raise_fd_limit(args.connections + 1024)
+    workdir = Path(tempfile.mkdtemp(prefix="ws4py-churn-"))
+    stats_path = str(workdir / "stats.json")
+    log = print if not args.quiet else (lambda *a, **k: None)
+    py = sys.executable
+    server = subprocess.Popen(
+        [py, str(HERE), "_churn_serve", "--stats", stats_path, "--fds",
+         str(args.connections + 2048)],
+        stderr=subprocess.DEVNULL if args.quiet else None,
+    )  # fmt: skip
+    report: dict[str, Any] = {"mode": "churn", "connections": args.connections,
+                              "duration_s": args.duration, "clients": args.clients,
+                              "witness_interval_s": args.witness_interval}  # fmt: skip
+    failures: list[str] = []
+    procs: list[subprocess.Popen[str]] = []
+    samples: list[dict[str, Any]] = []
+    try:
+        deadline = time.monotonic() + 30
+        while not Path(stats_path).exists():
+            if server.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("the server did not start")
+            time.sleep(0.05)
+        port = read_stats(stats_path)["port"]
+        time.sleep(0.5)
+        before = proc_status(server.pid)
+        report["server_before"] = before
+        log(f"churn: server pid {server.pid} on port {port}: {before}")
+        start = time.time()
+        end = start + args.duration
+        per = [args.connections // args.clients + (i < args.connections % args.clients)
+               for i in range(args.clients)]  # fmt: skip
+        for i, n in enumerate(per):
+            procs.append(subprocess.Popen(
+                [py, str(HERE), "_churn_client", "--port", str(port), "--connections", str(n),
+                 "--index", str(i), "--deadline", str(end), "--hold", str(args.hold),
+                 "--concurrency", str(max(1, 1000 // args.clients)),
+                 "--timeout", str(args.timeout)],
+                stdout=subprocess.PIPE, text=True,
+            ))  # fmt: skip
+        procs.append(subprocess.Popen(
+            [py, str(HERE), "_churn_witness", "--port", str(port), "--deadline", str(end),
+             "--interval", str(args.witness_interval), "--timeout", str(args.timeout)],
+            stdout=subprocess.PIPE, text=True,
+        ))  # fmt: skip
+        while time.time() < end:
+            time.sleep(min(args.sample, max(0.0, end - time.time())))
+            status = proc_status(server.pid)
+            stats = read_stats(stats_path)
+            sample = {"t": round(time.time() - start, 1), **status, "managed": stats["managed"],
+                      "opened": stats["opened"], "manager_alive": stats["manager_alive"],
+                      "load": os.getloadavg()[0]}  # fmt: skip
+            samples.append(sample)
+            if len(samples) % max(1, int(30 / args.sample)) == 0:
+                log(f"{sample}")
+        report["samples"] = samples
+        totals: Counter[str] = Counter()
+        errors: dict[str, list[str]] = {}
+        for proc in procs:
+            out, _ = proc.communicate(timeout=args.timeout * 4 + 120)
+            if proc.returncode != 0:
+                failures.append(f"a client process exited with {proc.returncode}")
+                continue
+            result = json.loads(out.strip().splitlines()[-1])
+            role = "witness" if proc is procs[-1] else "churn"
+            for key, value in result["count"].items():
+                totals[f"{role}_{key}"] += value
+            for kind, examples in result["errors"].items():
+                errors.setdefault(f"{role}_{kind}", []).extend(examples[:3])
+        report["totals"] = dict(totals)
+        settle = time.monotonic() + 60
+        while True:
+            stats = read_stats(stats_path)
+            after = proc_status(server.pid)
+            if (stats["managed"] == 0 and stats["open_connections"] == 0
+                    and after["fds"] <= before["fds"]) or time.monotonic() > settle:  # fmt: skip
+                break
+            time.sleep(0.25)
+        report["server_after"], report["server_stats"] = after, stats
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+        server.send_signal(signal.SIGTERM)
+        try:
+            server.wait(30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            failures.append("the server did not stop on SIGTERM")
+    t = totals
+    for role in ("witness", "churn"):
+        for kind in ("refused", "misrouted", "lost", "close_code"):
+            if t[f"{role}_{kind}"]:
+                failures.append(f"{t[f'{role}_{kind}']} {role} {kind}")
+    if not t["witness_echoed"] or t["witness_echoed"] != t["witness_witnesses"]:
+        failures.append(f"witnesses served {t['witness_echoed']} of {t['witness_witnesses']}")
+    if not all(s["manager_alive"] for s in samples):
+        failures.append("the manager's thread died")
+    if stats["managed"] or stats["open_connections"]:
+        failures.append(f"still managed: {stats['managed']}, open: {stats['open_connections']}")
+    if after["fds"] > before["fds"]:
+        failures.append(f"server fds: {before['fds']} before, {after['fds']} after")
+    rss = [s["rss_kib"] for s in samples]
+    if rss:
+        report["rss_mib"] = {"first": rss[0] // 1024, "peak": max(rss) // 1024,
+                             "last": rss[-1] // 1024,
+                             "by_minute": [s["rss_kib"] // 1024 for s in samples
+                                           if int(s["t"]) % 60 < args.sample]}  # fmt: skip
+    report["failures"] = failures
+    report["errors_sample"] = errors
+    summary = (
+        f"churn: {args.connections} connections x {args.duration:.0f}s, "
+        f"{t['churn_cycles']} cycles ({t['churn_echoed']} churn echoes; closes: "
+        f"{t['churn_close-frame']} close frames, {t['churn_fin']} FIN, {t['churn_reset']} "
+        f"resets, {t['churn_flood-reset']} resets with unread output); witnesses "
+        f"{t['witness_echoed']}/{t['witness_witnesses']} served; refused "
+        f"{t['witness_refused'] + t['churn_refused']}, misrouted "
+        f"{t['witness_misrouted'] + t['churn_misrouted']}, lost "
+        f"{t['witness_lost'] + t['churn_lost']}; server RSS {report.get('rss_mib')}; fds "
+        f"{before['fds']} -> peak {max((s['fds'] for s in samples), default=0)} -> {after['fds']}"
+    )
+    report["summary"] = summary
+    print(summary)
+    for failure in failures:
+        print("FAILED:", failure)
+    for kind, examples in errors.items():
+        for example in examples[:2]:
+            print(f"  e.g. {kind}: {example}")
+    if args.json:
+        Path(args.json).write_text(json.dumps(report, indent=1, default=str))
+    return 1 if failures else 0
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command")
@@ -635,6 +1028,18 @@ def main() -> None:
     srv.add_argument("--fds", type=int, default=20000)
     srv.add_argument("--keepalive", type=float, default=10.0)
     srv.add_argument("--trace", action="store_true")
+    csrv = sub.add_parser("_churn_serve")
+    csrv.add_argument("--stats", required=True)
+    csrv.add_argument("--fds", type=int, default=20000)
+    ccli = sub.add_parser("_churn_client")
+    for name, kind in (("--port", int), ("--connections", int), ("--index", int),
+                       ("--deadline", float), ("--hold", float), ("--concurrency", int),
+                       ("--timeout", float)):  # fmt: skip
+        ccli.add_argument(name, type=kind, required=True)
+    wit = sub.add_parser("_churn_witness")
+    for name, kind in (("--port", int), ("--deadline", float), ("--interval", float),
+                       ("--timeout", float)):  # fmt: skip
+        wit.add_argument(name, type=kind, required=True)
     cli = sub.add_parser("_client")
     for name, kind in (("--port", int), ("--connections", int), ("--index", int),
                        ("--seed", int), ("--rate", float), ("--session", float),
@@ -656,6 +1061,14 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--trace", action="store_true",
                         help="tracemalloc in the server: top growth after warm-up in the report")
+    parser.add_argument("--churn", action="store_true",
+                        help="the churn form (issue #20): cycles of every connection opened "
+                        "and closed at once, a witness client every --witness-interval")
+    parser.add_argument("--witness-interval", type=float, default=0.1)
+    parser.add_argument("--hold", type=float, default=1.0,
+                        help="--churn: seconds the connections stay open each cycle")
+    parser.add_argument("--timeout", type=float, default=30.0,
+                        help="--churn: seconds an answer may take before it counts as lost")
     parser.add_argument("--json", help="write every figure to this file")
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args()
@@ -663,6 +1076,16 @@ def main() -> None:
         serve(args)
     elif args.command == "_client":
         client(args)
+    elif args.command == "_churn_serve":
+        churn_serve(args)
+    elif args.command == "_churn_client":
+        churn_client(args)
+    elif args.command == "_churn_witness":
+        churn_witness(args)
+    elif args.churn:
+        if args.clients is None:
+            args.clients = max(2, args.connections // 2500)
+        sys.exit(run_churn(args))
     else:
         if args.clients is None:
             args.clients = max(2, args.connections // 2500)

@@ -59,3 +59,29 @@ def test_short_soak(tmp_path: Path) -> None:
     assert final["live_websockets"] == 0 and final["live_ws4py_objects"] == 0
     assert report["rss_growth_mib"] < 64
     assert report["server_exit"] == 0
+
+
+def test_short_churn(tmp_path: Path) -> None:
+    # bench/soak.py --churn (issue #20) at CI size: cycles of 200 connections opened and
+    # closed at once (close frames, TCP closes, resets, resets with output left unread
+    # on the server) while a witness connects every 100 ms.  (Before the fix, the first
+    # reset with output waiting ended the manager: every later client got 1001.)
+    report_path = tmp_path / "churn.json"
+    proc = subprocess.run(
+        [sys.executable, str(SOAK), "--churn", "--connections", "200", "--duration", "8",
+         "--clients", "2", "--hold", "0.5", "--sample", "1", "--quiet",
+         "--json", str(report_path)],
+        capture_output=True, text=True, timeout=110,
+    )  # fmt: skip
+    print(proc.stdout)
+    report = json.loads(report_path.read_text())
+    assert report["failures"] == [], proc.stdout + proc.stderr[-2000:]
+    assert proc.returncode == 0
+    totals = report["totals"]
+    assert totals["churn_cycles"] >= 4 and totals["churn_flood-reset"] > 0, totals
+    assert totals["witness_witnesses"] >= 40
+    assert totals["witness_echoed"] == totals["witness_witnesses"]
+    for role in ("witness", "churn"):
+        for kind in ("refused", "misrouted", "lost", "close_code"):
+            assert totals.get(f"{role}_{kind}", 0) == 0, (role, kind, report["errors_sample"])
+    assert report["server_after"]["fds"] == report["server_before"]["fds"]
