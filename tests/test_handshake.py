@@ -26,6 +26,7 @@ from ws4py.handshake import (
     Response,
     ServerHandshake,
     accept_key,
+    parse_header_block,
     parse_request,
     parse_response,
     reject_response_bytes,
@@ -865,8 +866,8 @@ def test_client_request_default_headers() -> None:
     client = ClientHandshake("example.com", 80, "/chat?x=1", key=RFC_KEY.encode())
     assert client.request_headers() == [
         ("Host", "example.com"),
-        ("Upgrade", "websocket"),
         ("Connection", "Upgrade"),
+        ("Upgrade", "websocket"),
         ("Sec-WebSocket-Key", RFC_KEY),
         ("Sec-WebSocket-Version", "13"),
     ]
@@ -892,6 +893,42 @@ def test_client_host_header(host: str, port: int, secure: bool, expected: str) -
     assert dict(client.request_headers())["Host"] == expected
 
 
+@pytest.mark.parametrize(
+    ("host", "port", "expected"),
+    [
+        ("example.com", 80, "example.com:80"),
+        ("::1", 443, "[::1]:443"),
+        ("localhost", None, "localhost"),
+    ],
+)
+def test_client_host_header_with_the_port_always(
+    host: str, port: int | None, expected: str
+) -> None:
+    client = ClientHandshake(host, port, "/", port_in_host=True)
+    assert client.host_header == expected
+
+
+def test_client_request_bytes_from_given_headers() -> None:
+    client = ClientHandshake("h", 80, "/x", key=RFC_KEY)
+    assert client.key == RFC_KEY.encode()
+    assert (
+        client.request_bytes([("Host", "h"), ("X", "1")])
+        == b"GET /x HTTP/1.1\r\nHost: h\r\nX: 1\r\n\r\n"
+    )
+    with pytest.raises(ValueError):
+        client.request_bytes([("X", "1\r\nEvil: 1")])
+
+
+def test_parse_header_block() -> None:
+    headers = parse_header_block(b"Upgrade: websocket\r\nX:  a b \r\n")
+    assert headers.items() == [("Upgrade", "websocket"), ("X", "a b")]
+    assert len(parse_header_block(b"")) == 0
+    with pytest.raises(HandshakeError):
+        parse_header_block(b"Upgrade websocket")
+    with pytest.raises(HandshakeError):
+        parse_header_block(b"A: 1\nB: 2")
+
+
 def test_client_optional_and_extra_headers_in_order() -> None:
     client = ClientHandshake(
         "h",
@@ -903,15 +940,15 @@ def test_client_optional_and_extra_headers_in_order() -> None:
         headers=[("Cookie", "a=b"), ("X-Trace", "1")],
     )
     names = [name for name, _ in client.request_headers()]
-    assert names[5:] == [
-        "Origin",
+    assert names[5:] == [  # ws4py 0.6.0's order: Origin last unless given
         "Sec-WebSocket-Protocol",
         "Sec-WebSocket-Extensions",
         "Cookie",
         "X-Trace",
+        "Origin",
     ]
     headers = dict(client.request_headers())
-    assert headers["Sec-WebSocket-Protocol"] == "chat, superchat"
+    assert headers["Sec-WebSocket-Protocol"] == "chat,superchat"
     assert headers["Sec-WebSocket-Extensions"] == "x-dummy; level=3"
 
 

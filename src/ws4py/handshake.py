@@ -88,6 +88,7 @@ __all__ = [
     "ServerHandshakeResult",
     "SubprotocolSelector",
     "accept_key",
+    "parse_header_block",
     "parse_request",
     "parse_response",
     "reject_response_bytes",
@@ -432,6 +433,18 @@ def parse_request(head: bytes) -> Request:
     if _HTTP_VERSION_RE.fullmatch(version) is None:
         raise HandshakeError(f"invalid HTTP version in request line {request_line[:128]!r}")
     return Request(sys.intern(method), target, sys.intern(version), _parse_headers(lines[1:]))
+
+
+def parse_header_block(block: bytes) -> Headers:
+    """Parse header lines alone (no start line), CRLF-separated, as :func:`parse_response` does.
+
+    For ws4py 0.6.0's ``process_handshake_header(headers)`` hook, which is
+    handed the response's header lines as bytes.
+    """
+    block = block.strip(b"\r\n")
+    if not block:
+        return Headers()
+    return _parse_headers(_split_head(block))
 
 
 def parse_response(head: bytes) -> Response:
@@ -888,7 +901,7 @@ class ClientHandshake:
     def __init__(
         self,
         host: str,
-        port: int,
+        port: int | None,
         resource: str,
         *,
         secure: bool = False,
@@ -897,7 +910,8 @@ class ClientHandshake:
         extensions: list[ClientExtensionFactory] | None = None,
         headers: list[tuple[str, str]] | None = None,
         exclude_headers: list[str] | None = None,
-        key: bytes | None = None,
+        key: bytes | str | None = None,
+        port_in_host: bool = False,
     ) -> None:
         resource = resource or "/"
         if _TARGET_RE.fullmatch(resource) is None:
@@ -914,41 +928,58 @@ class ClientHandshake:
         self.extensions = list(extensions or [])
         self.extra_headers = list(headers or [])
         self.exclude_headers = {name.lower() for name in exclude_headers or []}
+        if isinstance(key, str):
+            key = key.encode("ascii")
         self.key: bytes = key if key is not None else base64.b64encode(os.urandom(16))
+        self.port_in_host = port_in_host
 
     @property
     def host_header(self) -> str:
-        """``Host`` value: IPv6 literals bracketed, port only when not the scheme's default."""
+        """``Host`` value: IPv6 literals bracketed, port only when not the scheme's default.
+
+        With ``port_in_host`` the port is always there (ws4py 0.6.0 sent
+        ``host:port``; RFC 7230 section 5.4 allows either); without a port
+        (a Unix socket) the value is the host alone.
+        """
         host = self.host
         if ":" in host and not host.startswith("["):
             host = f"[{host}]"
         default_port = 443 if self.secure else 80
-        return host if self.port == default_port else f"{host}:{self.port}"
+        if self.port is None or (self.port == default_port and not self.port_in_host):
+            return host
+        return f"{host}:{self.port}"
 
     def request_headers(self) -> list[tuple[str, str]]:
-        """The request's headers, in order (RFC 6455 section 4.1)."""
+        """The request's headers, in ws4py 0.6.0's order (RFC 6455 section 4.1 sets none)."""
         headers = [
             ("Host", self.host_header),
-            ("Upgrade", "websocket"),
             ("Connection", "Upgrade"),
+            ("Upgrade", "websocket"),
             ("Sec-WebSocket-Key", self.key.decode("ascii")),
             ("Sec-WebSocket-Version", _VERSION),
         ]
-        if self.origin is not None:
-            headers.append(("Origin", self.origin))
         if self.protocols:
-            headers.append(("Sec-WebSocket-Protocol", ", ".join(self.protocols)))
+            headers.append(("Sec-WebSocket-Protocol", ",".join(self.protocols)))
         if self.extensions:
             offers = ", ".join(format_extension(f.name, f.offer()) for f in self.extensions)
             headers.append(("Sec-WebSocket-Extensions", offers))
         headers.extend(self.extra_headers)
+        if self.origin is not None:
+            headers.append(("Origin", self.origin))
         return [
             (name, value) for name, value in headers if name.lower() not in self.exclude_headers
         ]
 
-    def request_bytes(self) -> bytes:
-        """The whole request head, ``GET resource HTTP/1.1`` and headers."""
-        return _render_head(f"GET {self.resource} HTTP/1.1", self.request_headers())
+    def request_bytes(self, headers: Iterable[tuple[str, str]] | None = None) -> bytes:
+        """The whole request head, ``GET resource HTTP/1.1`` and :meth:`request_headers`.
+
+        ``headers`` replaces :meth:`request_headers` (a client whose
+        ``handshake_headers`` a subclass overrides); values are still checked
+        for CR/LF injection.
+        """
+        if headers is None:
+            headers = self.request_headers()
+        return _render_head(f"GET {self.resource} HTTP/1.1", headers)
 
     def process_response(self, response: Response) -> ClientHandshakeResult:
         """Check the server's answer (RFC 6455 section 4.1, "the client MUST validate").
@@ -960,13 +991,21 @@ class ClientHandshake:
         single one we offered, and every extension is one we offered, at
         most once, accepted by its factory, with no RSV bit claimed twice.
         """
+        self.check_status(response)
+        return self.check_headers(response.headers)
+
+    @staticmethod
+    def check_status(response: Response) -> None:
+        """The status must be 101; otherwise the error carries the server's status."""
         if response.status != 101:
             raise HandshakeError(
                 f"server answered {response.status} {response.reason or _reason(response.status)}"
                 ", expected 101 Switching Protocols",
                 status=response.status,
             )
-        headers = response.headers
+
+    def check_headers(self, headers: Headers) -> ClientHandshakeResult:
+        """The header checks of :meth:`process_response` (the status is checked apart)."""
         _check_upgrade_headers(headers)
         accepts = headers.get_all("Sec-WebSocket-Accept")
         if not accepts:

@@ -10,7 +10,9 @@ thread, or add it to a :class:`ws4py.manager.WebSocketManager` from
 
 from __future__ import annotations
 
+import base64
 import logging
+import os
 import socket
 import ssl
 import time
@@ -27,7 +29,15 @@ from ws4py.client.redirects import (
 from ws4py.connection import Connection
 from ws4py.exc import HandshakeError
 from ws4py.extensions import ClientExtensionFactory, Extension, default_client_extensions
-from ws4py.handshake import ClientHandshake, Headers, HeadReader, Response, parse_response
+from ws4py.handshake import (
+    ClientHandshake,
+    ClientHandshakeResult,
+    Headers,
+    HeadReader,
+    Response,
+    parse_header_block,
+    parse_response,
+)
 from ws4py.websocket import WebSocket
 
 __all__ = ["WebSocketBaseClient", "make_ssl_context"]
@@ -86,6 +96,17 @@ class WebSocketBaseClient(WebSocket):
     ``max_redirects`` times (0: none), never from ``wss://`` to ``ws://``;
     :attr:`final_url` is the URL finally connected to
     (:mod:`ws4py.client.redirects`).
+
+    As in ws4py 0.6.0, the attributes are read by :meth:`connect`, so they
+    may be changed before it: :attr:`url` (setting it re-parses
+    :attr:`scheme`, :attr:`host`, :attr:`port`, :attr:`resource` and
+    :attr:`unix_socket_path`), each of those, :attr:`key`,
+    :attr:`protocols`, :attr:`extra_headers`, :attr:`exclude_headers`,
+    :attr:`ssl_options`, :attr:`heartbeat_freq`.  The request is
+    :attr:`handshake_request`, made of :attr:`handshake_headers` (both may be
+    overridden); the response goes through :meth:`process_response_line` and
+    :meth:`process_handshake_header` (overridable too), and the checks
+    RFC 6455 section 4.1 requires of a client always run.
     """
 
     is_client = True
@@ -106,9 +127,7 @@ class WebSocketBaseClient(WebSocket):
         proxy_ssl_options: dict[str, Any] | ssl.SSLContext | None = None,
         max_redirects: int = 5,
     ) -> None:
-        self.url = url
-        #: The URL connected to, after redirects.
-        self.final_url = url
+        self.url = url  # parsed: scheme, host, port, resource, unix_socket_path, final_url
         self.proxy = proxy
         self.proxy_ssl_options = proxy_ssl_options
         if max_redirects < 0:
@@ -127,10 +146,6 @@ class WebSocketBaseClient(WebSocket):
                 self.offered_extensions.append(ext)
             elif ext == "permessage-deflate":
                 self.offered_extensions.extend(default_client_extensions())
-        self.scheme, self.host, self.port, self.resource, self.unix_socket_path = self._parse_url(
-            url
-        )
-        self.secure = _SCHEMES[self.scheme][0]
         #: The subprotocol the server selected, once connected.
         self.subprotocol: str | None = None
         #: The server's handshake response headers, once connected.
@@ -141,13 +156,46 @@ class WebSocketBaseClient(WebSocket):
             extensions=[ext for ext in extensions if isinstance(ext, str)],
             heartbeat_freq=heartbeat_freq,
         )
+        self._key = self._fresh_key()
+        self._key_given = False
         self._handshake = self._new_handshake()
+        self._handshake_result: ClientHandshakeResult | None = None
         self._connected_once = False
+        # What connect() restores after a redirect, offers again after a
+        # connection (which set ``protocols`` to the server's choice) and
+        # replaces with a fresh key; a value the user set is kept.
+        self._target: tuple[str, str, int | None, str, str | None] = self._target_now()
+        self._offered_protocols: list[str] | None = self.protocols
+        self._negotiated_protocols: list[str] | None = None
 
     # -- URL and request ----------------------------------------------------------
 
+    @property
+    def url(self) -> str:
+        """The URL given; setting it aims the next :meth:`connect` at another one."""
+        return self._url
+
+    @url.setter
+    def url(self, url: str) -> None:
+        parsed = self._parse_url(url)
+        self._url = url
+        self.scheme, self.host, self.port, self.resource, self.unix_socket_path = parsed
+        #: The URL connected to, after redirects.
+        self.final_url = url
+
+    @property
+    def secure(self) -> bool:
+        """Whether the connection is TLS (``wss://``, ``wss+unix://``)."""
+        return _SCHEMES[self.scheme][0]
+
     @staticmethod
-    def _parse_url(url: str) -> tuple[str, str, int, str, str | None]:
+    def _parse_url(url: str) -> tuple[str, str, int | None, str, str | None]:
+        """``(scheme, host, port, resource, unix_socket_path)``.
+
+        As ws4py 0.6.0: the port defaults to the scheme's; a Unix socket URL
+        has host ``"localhost"``, no port and resource ``/`` (set
+        :attr:`resource` to change it); the query stays in the resource.
+        """
         parts = urlsplit(url)
         scheme = parts.scheme.lower()
         if scheme not in _SCHEMES:
@@ -158,7 +206,7 @@ class WebSocketBaseClient(WebSocket):
             if not path:
                 raise ValueError(f"no socket path in {url!r}")
             resource = "/" + ("?" + parts.query if parts.query else "")
-            return scheme, "localhost", 443 if secure else 80, resource, path
+            return scheme, "localhost", None, resource, path
         if not parts.hostname:
             raise ValueError(f"no host in {url!r}")
         try:
@@ -171,6 +219,9 @@ class WebSocketBaseClient(WebSocket):
         return scheme, parts.hostname, port, resource, None
 
     def _new_handshake(self) -> ClientHandshake:
+        """The handshake of the current attributes (read when it is made, as 0.6.0 did)."""
+        if self.scheme not in _SCHEMES:
+            raise ValueError(f"invalid scheme {self.scheme!r}: use ws, wss, ws+unix or wss+unix")
         return ClientHandshake(
             self.host,
             self.port,
@@ -181,7 +232,16 @@ class WebSocketBaseClient(WebSocket):
             extensions=self.offered_extensions,
             headers=self._target_headers(),
             exclude_headers=self.exclude_headers,
+            key=self.key,
+            port_in_host=True,
         )
+
+    @staticmethod
+    def _fresh_key() -> bytes:
+        return base64.b64encode(os.urandom(16))
+
+    def _target_now(self) -> tuple[str, str, int | None, str, str | None]:
+        return self.scheme, self.host, self.port, self.resource, self.unix_socket_path
 
     def _target_headers(self) -> list[tuple[str, str]]:
         """Extra headers for the current target: credentials stay with the first origin."""
@@ -190,37 +250,76 @@ class WebSocketBaseClient(WebSocket):
         return [(n, v) for n, v in self.extra_headers if n.lower() not in CREDENTIAL_HEADERS]
 
     def _set_target(self, url: str) -> None:
-        """Aim at ``url`` (the original URL, or a redirect's)."""
+        """Aim at a redirect's ``url``."""
         parsed = self._parse_url(url)
         self.scheme, self.host, self.port, self.resource, self.unix_socket_path = parsed
-        self.secure = _SCHEMES[self.scheme][0]
         self.final_url = url
-        self._handshake = self._new_handshake()
 
     def _origin(self) -> str | None:
+        """``Origin``: the web origin of the URL, ``http(s)://host[:port]``.
+
+        Of the URL (after redirects), as in 0.6.0, which sent
+        ``ws(s)://host[:port]``: no browser sends that, so a server checking
+        origins (RFC 6455 section 10.2) would refuse it.
+        """
         if any(name.lower() == "origin" for name, _ in self.extra_headers):
             return None  # the user's own Origin header is sent as given
-        scheme = "https" if self.secure else "http"
-        return f"{scheme}://{self._handshake_host()}"
-
-    def _handshake_host(self) -> str:
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return host if self.port in (80, 443) else f"{host}:{self.port}"
+        parts = urlsplit(self.final_url)
+        secure, unix = _SCHEMES[parts.scheme.lower()]
+        host = "localhost" if unix or not parts.hostname else parts.hostname
+        host = f"[{host}]" if ":" in host else host
+        default = 443 if secure else 80
+        port = f":{parts.port}" if not unix and parts.port and parts.port != default else ""
+        return f"{'https' if secure else 'http'}://{host}{port}"
 
     @property
     def key(self) -> bytes:
-        """The ``Sec-WebSocket-Key`` sent (base64 of 16 random bytes)."""
-        return self._handshake.key
+        """The ``Sec-WebSocket-Key`` sent: base64 of 16 random bytes.
+
+        Drawn anew for each connection (a reconnection, a redirect's hop); a
+        key set here (bytes or str) is used as is for every connection.
+        """
+        return self._key
+
+    @key.setter
+    def key(self, key: bytes | str) -> None:
+        self._key = key.encode("ascii") if isinstance(key, str) else bytes(key)
+        self._key_given = True
 
     @property
     def handshake_headers(self) -> list[tuple[str, str]]:
-        """The request headers the handshake sends."""
-        return self._handshake.request_headers()
+        """The request headers the handshake sends (a subclass may override this)."""
+        return self._new_handshake().request_headers()
 
     @property
     def handshake_request(self) -> bytes:
-        """The whole handshake request."""
-        return self._handshake.request_bytes()
+        """The whole handshake request: ``GET`` :attr:`resource` and :attr:`handshake_headers`."""
+        return self._new_handshake().request_bytes(self.handshake_headers)
+
+    def process_response_line(self, response_line: bytes) -> None:
+        """Check the response's status line (``HTTP/1.1 101 ...``, no CRLF).
+
+        Raises :class:`~ws4py.exc.HandshakeError` unless the status is 101.
+        A subclass may look at the line; whatever it does, :meth:`connect`
+        then requires a 101 (or follows a redirect before calling this).
+        """
+        self._handshake.check_status(parse_response(response_line + b"\r\n\r\n"))
+
+    def process_handshake_header(self, headers: bytes) -> tuple[list[str], list[str]]:
+        """Check the response's header lines (CRLF-separated bytes).
+
+        Returns ``(protocols, extensions)``: the subprotocol the server
+        selected (a list of at most one) and the extensions it accepted, as
+        header strings; :meth:`connect` stores them in :attr:`protocols` and
+        :attr:`extensions`.  Raises :class:`~ws4py.exc.HandshakeError` when a
+        check of RFC 6455 section 4.1 fails (``Upgrade``, ``Connection``,
+        ``Sec-WebSocket-Accept``, an unoffered subprotocol or extension).  A
+        subclass that does not call this one still gets those checks.
+        """
+        result = self._handshake.check_headers(parse_header_block(headers))
+        self._handshake_result = result
+        protocols = [result.protocol] if result.protocol else []
+        return protocols, [str(ext) for ext in result.extensions]
 
     @property
     def bind_addr(self) -> Any:
@@ -229,11 +328,15 @@ class WebSocketBaseClient(WebSocket):
 
     # -- connecting -----------------------------------------------------------------
 
+    def _tcp_port(self) -> int:
+        """The port to connect to: :attr:`port`, or the scheme's if it was set to None."""
+        return self.port if self.port is not None else (443 if self.secure else 80)
+
     def _new_socket(self) -> socket.socket:
         if self.unix_socket_path:
             return socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
-            family = socket.getaddrinfo(self.host, self.port, 0, socket.SOCK_STREAM)[0][0]
+            family = socket.getaddrinfo(self.host, self._tcp_port(), 0, socket.SOCK_STREAM)[0][0]
         except socket.gaierror:
             # Not resolvable now: connect() resolves again and raises then.
             family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
@@ -243,14 +346,19 @@ class WebSocketBaseClient(WebSocket):
         """Connect, trying each address the host resolves to."""
         sock = self.sock
         if self.unix_socket_path:
-            assert sock is not None
+            if sock is None or sock.family != socket.AF_UNIX:  # the path was set after __init__
+                if sock is not None:
+                    sock.close()
+                sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             sock.settimeout(self.open_timeout)
             sock.connect(self.unix_socket_path)
             return sock
         errors: list[OSError] = []
         for family, kind, proto, _, address in socket.getaddrinfo(
-            self.host, self.port, 0, socket.SOCK_STREAM
+            self.host, self._tcp_port(), 0, socket.SOCK_STREAM
         ):
+            if len(address) == 4 and not any(address[2:]):
+                address = address[:2]  # (host, port) as 0.6.0 connected to: no flow, no scope
             if sock is None or sock.family != family:
                 if sock is not None:
                     sock.close()
@@ -275,9 +383,8 @@ class WebSocketBaseClient(WebSocket):
         :meth:`handshake_ok`.
         """
         if self._connected_once:
-            # A fresh connection: new socket, new key, new protocol state.
+            # A fresh connection: new socket, new protocol state.
             self.sock = self._new_socket()
-            self._handshake = self._new_handshake()
             self.core = Connection(client=True, max_message_size=self.max_message_size)
             self._terminated_done = False
             self._opened_fired = False
@@ -287,9 +394,7 @@ class WebSocketBaseClient(WebSocket):
             self._wbuf.clear()
             self.pending_input = b""
             self._peer_address = self._local_address = None  # may differ (proxy, redirect)
-        self._connected_once = True
-        if self.final_url != self.url:
-            self._set_target(self.url)  # the last connect() was redirected: start over
+        self._start_over()
         hops = 0
         while True:
             sock, reader, response = self._exchange()
@@ -298,7 +403,7 @@ class WebSocketBaseClient(WebSocket):
                     location = redirect_location(self.final_url, response, hops, self.max_redirects)
                     logger.info("Redirect %d to %s", response.status, location)
                 else:
-                    result = self._handshake.process_response(response)
+                    result, protocols, extensions = self._check_response(reader.head, response)
                     break
             except BaseException:
                 sock.close()
@@ -308,15 +413,53 @@ class WebSocketBaseClient(WebSocket):
             self.sock = None
             hops += 1
             self._set_target(location)
+            self._auto_key()
         sock.settimeout(None)
         self.subprotocol = result.protocol
         self.response_headers = result.headers
         self._set_extensions(result.extensions)
+        self.protocols = self._negotiated_protocols = protocols
+        self.extensions = extensions
         # Frames that came with the response are processed by whoever reads
         # next (run() or a manager), never by this thread: one parser, one reader.
         self.pending_input = reader.leftover
         self._last_seen = time.monotonic()
         self.handshake_ok()
+
+    def _start_over(self) -> None:
+        """Aim a new connect() at the target, key and protocols it should use."""
+        if self._connected_once:
+            if self.final_url != self.url:
+                # The last connect() was redirected: back to where it started.
+                self.scheme, self.host, self.port, self.resource, self.unix_socket_path = (
+                    self._target
+                )
+                self.final_url = self.url
+            if self.protocols is self._negotiated_protocols:
+                self.protocols = self._offered_protocols  # not changed since: offer them again
+            self._auto_key()
+        self._connected_once = True
+        self._target = self._target_now()
+        self._offered_protocols = self.protocols
+
+    def _auto_key(self) -> None:
+        """A fresh key for a new connection, unless the user set one (RFC 6455 section 4.1)."""
+        if not self._key_given:
+            self._key = self._fresh_key()
+
+    def _check_response(
+        self, head: bytes, response: Response
+    ) -> tuple[ClientHandshakeResult, list[str], list[str]]:
+        """Run the overridable hooks, then whatever RFC 6455 checks they skipped."""
+        status_line, _, header_lines = head[:-4].partition(b"\r\n")
+        self._handshake_result = None
+        self.process_response_line(status_line)
+        self._handshake.check_status(response)  # even if an override let a 404 through
+        protocols, extensions = self.process_handshake_header(header_lines)
+        result = self._handshake_result
+        if result is None:  # overridden without calling it: the checks are not optional
+            result = self._handshake.check_headers(response.headers)
+        return result, list(protocols), list(extensions)
 
     def _exchange(self) -> tuple[socket.socket, HeadReader, Response]:
         """Connect to the current target, send the request, read the response's head."""
@@ -326,7 +469,9 @@ class WebSocketBaseClient(WebSocket):
             if self.secure:
                 sock = self._wrap_tls(sock)
             self.sock = sock
-            sock.sendall(self._handshake.request_bytes())
+            request = self.handshake_request
+            self._handshake = self._new_handshake()  # what the response is checked against
+            sock.sendall(request)
             reader = HeadReader(is_response=True)
             while True:
                 data = sock.recv(4096)
@@ -349,7 +494,7 @@ class WebSocketBaseClient(WebSocket):
         """A connected socket to the target: directly, or through its proxy."""
         proxy = None
         if not self.unix_socket_path:
-            proxy = select_proxy(self.proxy, self.secure, self.host, self.port)
+            proxy = select_proxy(self.proxy, self.secure, self.host, self._tcp_port())
         self.proxy_used = proxy
         if proxy is None:
             return self._open_tcp()
@@ -360,7 +505,11 @@ class WebSocketBaseClient(WebSocket):
         if proxy.scheme == "https":
             proxy_context = make_ssl_context(self.proxy_ssl_options)
         return open_tunnel(
-            proxy, self.host, self.port, timeout=self.open_timeout, proxy_ssl_context=proxy_context
+            proxy,
+            self.host,
+            self._tcp_port(),
+            timeout=self.open_timeout,
+            proxy_ssl_context=proxy_context,
         )
 
     def _set_extensions(self, extensions: list[Extension]) -> None:

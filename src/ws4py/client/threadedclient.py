@@ -178,8 +178,15 @@ class WebSocketClient(WebSocketBaseClient):
     def _run_session(self) -> None:
         """The reading thread: run the connection, and the next ones while reconnecting."""
         while True:
-            self.run()
+            error: Exception | None = None
+            try:
+                self.run()
+            except Exception as exc:
+                # A handler's error: run() closed with 1011 (and logged it), then re-raised it.
+                error = exc
             if self._th is not threading.current_thread():
+                if error is not None:
+                    raise error
                 return  # connect() was called again (from closed()?): a new thread runs it
             self._between_connections = True
             try:
@@ -187,6 +194,8 @@ class WebSocketClient(WebSocketBaseClient):
             finally:
                 self._between_connections = False
             if not reconnected:
+                if error is not None:
+                    raise error  # as 0.6.0: it ends the thread (threading.excepthook)
                 return
             if self._stop_reconnecting.is_set():
                 super().close()  # close() came while reconnecting: close the new connection
