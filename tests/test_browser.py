@@ -324,3 +324,116 @@ def test_chromium_compression_large_messages_byte_for_byte() -> None:
     assert seen["deflated"] == 1  # we compressed the text echo...
     assert seen["plain_sent"] == 1  # ...and sent the random bytes as they are
     assert seen["closed"] == 1000
+
+
+# ---------------------------------------------------------------------------
+# Issue #22: a classic handler reads self.extensions as strings
+# ---------------------------------------------------------------------------
+
+EXTENSIONS_PAGE = b"""<!doctype html><meta charset="utf-8"><title>running</title>
+<script>
+const results = {};
+const echo = "classic handlers read strings \\u00e9 ".repeat(2000);
+const ws = new WebSocket(`ws://${location.host}/ws`);
+ws.onmessage = (e) => {
+  if (!("hello" in results)) {
+    results.helloType = typeof e.data;  // bytes sent without binary=True: a string
+    results.hello = typeof e.data === "string" ? JSON.parse(e.data) : null;
+    results.header = ws.extensions;  // the Sec-WebSocket-Extensions the server answered
+    ws.send(echo);
+    return;
+  }
+  results.echo = e.data === echo;
+  window.results = results;
+  ws.close(1000, "done");
+  document.title = "done";
+};
+ws.onclose = (e) => { results.closeCode = e.code; if (document.title === "running") {
+  window.results = results; document.title = "closed"; } };
+ws.onerror = () => { results.error = true; };
+</script>"""
+
+
+def test_chromium_classic_handler_reads_extensions_as_strings() -> None:
+    """Chromium offers permessage-deflate; a classic handler (classic ``__init__``
+    override, calling super) logs ``self.extensions``, tests ``"permessage-deflate"
+    in`` its entries and sends them back as JSON bytes without ``binary=True``.
+    The page gets a string, with exactly the header value Chromium saw; the
+    session goes on compressed (the live extension is in ``extension_objects``)."""
+    import json
+    import logging
+    import threading
+
+    from ws4py.extensions.permessage_deflate import PerMessageDeflate
+    from ws4py.messaging import Message
+    from ws4py.server.wsgirefserver import make_server
+    from ws4py.server.wsgiutils import WebSocketWSGIApplication
+    from ws4py.websocket import WebSocket
+
+    seen: dict[str, Any] = {}
+    done = threading.Event()
+    log = logging.getLogger("test_browser")
+
+    class ClassicHandler(WebSocket):
+        def __init__(
+            self,
+            sock: Any,
+            protocols: Any = None,
+            extensions: Any = None,
+            environ: Any = None,
+            heartbeat_freq: Any = None,
+        ) -> None:
+            super().__init__(sock, protocols, extensions, environ, heartbeat_freq)
+            seen["constructed_with"] = extensions
+
+        def opened(self) -> None:
+            log.info("negotiated extensions: %s", ", ".join(self.extensions or []))
+            compressed = any("permessage-deflate" in ext for ext in self.extensions or [])
+            seen["objects"] = list(self.extension_objects)
+            self.send(
+                json.dumps({"extensions": self.extensions, "compressed": compressed}).encode()
+            )
+
+        def received_message(self, message: Message) -> None:
+            self.send(message.data, message.is_binary)
+
+        def closed(self, code: int, reason: Any = None) -> None:
+            seen["closed"] = (code, reason)
+            done.set()
+
+    websocket_app = WebSocketWSGIApplication(handler_cls=ClassicHandler)
+
+    def app(environ: dict[str, Any], start_response: Any) -> Any:
+        if environ.get("PATH_INFO") == "/ws":
+            return websocket_app(environ, start_response)
+        start_response("200 OK", [("Content-Type", "text/html; charset=utf-8")])
+        return [EXTENSIONS_PAGE]
+
+    server = make_server("127.0.0.1", 0, app=app)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        with launch_chromium() as browser:
+            page = browser.new_page()
+            page.goto(f"http://127.0.0.1:{server.server_address[1]}/")
+            page.wait_for_function("document.title !== 'running'", timeout=WAIT_MS)
+            results = page.evaluate("window.results")
+            title = page.title()
+            page.close()
+        assert done.wait(10)
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(10)
+    assert title == "done", results
+    assert results["helloType"] == "string"
+    hello = results["hello"]
+    assert hello["compressed"] is True
+    assert ", ".join(hello["extensions"]) == results["header"]  # the header strings, exactly
+    assert results["header"].startswith("permessage-deflate")
+    assert seen["constructed_with"] == hello["extensions"]  # strings in the classic argument
+    assert all(isinstance(ext, str) for ext in seen["constructed_with"])
+    (live,) = seen["objects"]
+    assert isinstance(live, PerMessageDeflate) and str(live) == results["header"]
+    assert results["echo"] is True
+    assert seen["closed"] == (1000, b"done")
