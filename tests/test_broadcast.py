@@ -713,7 +713,7 @@ def test_async_broadcaster_groups_exclude_and_close() -> None:
             bob = await async_member(port, "g=red", compression=None)  # frame built once
             cid = await async_member(port)
             await hub.publish("to all")
-            await hub.publish(b"\x00\x01")
+            await hub.publish(b"\x00\x01", binary=True)  # bytes are text unless binary
             await hub.publish("red news", group="red")
             await hub.publish("blue news", group="blue")
             await hub.publish("not ann", group="red", exclude=server_side(hub, ann))
@@ -819,7 +819,7 @@ def test_async_stalled_peer_is_dropped_and_others_keep_up() -> None:
             readers = [asyncio.create_task(read(client)) for client in fast]
             for i in range(count):
                 sent_at[i] = time.monotonic()
-                await hub.publish(i.to_bytes(4, "big") + bytes(size - 4))
+                await hub.publish(i.to_bytes(4, "big") + bytes(size - 4), binary=True)
                 await asyncio.sleep(0.002)
             await asyncio.gather(*readers)
             assert len(latencies) == 3 * count and max(latencies) < 3.0, max(latencies)

@@ -50,8 +50,9 @@ from ws4py.broadcast import (
     encode_message,
     group_channel,
 )
+from ws4py.connection import outgoing_message
 from ws4py.exc import ConnectionClosedError
-from ws4py.messaging import BinaryMessage, Message, TextMessage
+from ws4py.messaging import Message
 
 __all__ = ["AsyncBroadcaster"]
 
@@ -59,11 +60,8 @@ logger = logging.getLogger("ws4py")
 
 
 def _as_message(message: Any, binary: bool) -> Message:
-    if isinstance(message, Message):
-        return message
-    if isinstance(message, str) and not binary:
-        return TextMessage(message)
-    return BinaryMessage(message.encode("utf-8") if isinstance(message, str) else message)
+    """The one rule of ``send(payload, binary=False)``: text unless ``binary``, bytes included."""
+    return outgoing_message(message, binary)
 
 
 class AsyncBroadcaster:

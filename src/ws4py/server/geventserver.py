@@ -42,8 +42,9 @@ from gevent.pywsgi import WSGIHandler
 from gevent.pywsgi import WSGIServer as _WSGIServer
 
 from ws4py import format_addresses
+from ws4py.connection import outgoing_message
 from ws4py.exc import ConnectionClosedError
-from ws4py.messaging import BinaryMessage, Message, PongControlMessage, TextMessage
+from ws4py.messaging import PongControlMessage
 from ws4py.websocket import WebSocket
 
 __all__ = ["GEventWebSocketPool", "WSGIServer", "WebSocketWSGIHandler", "run_websocket"]
@@ -144,13 +145,13 @@ class GEventWebSocketPool(Pool):  # type: ignore[misc]
     close_all = clear
 
     def broadcast(self, message: Any, binary: bool = False) -> None:
-        """Send ``message`` to every tracked websocket; failures are skipped."""
-        if isinstance(message, Message):
-            msg = message
-        elif isinstance(message, str) and not binary:
-            msg = TextMessage(message)
-        else:
-            msg = BinaryMessage(message.encode("utf-8") if isinstance(message, str) else message)
+        """Send ``message`` to every tracked websocket; failures are skipped.
+
+        As ``WebSocket.send(payload, binary=False)``: text unless ``binary``,
+        bytes included; bytes that are not UTF-8 raise :class:`ValueError`
+        before anything is sent.
+        """
+        msg = outgoing_message(message, binary)
         for websocket in list(self.websockets):
             try:
                 websocket.send(msg)
