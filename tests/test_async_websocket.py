@@ -397,7 +397,7 @@ def test_server_handlers_as_plain_functions() -> None:
         ("opened", True),
         ("message", "one"),
         ("message", "bye"),
-        ("closed", 4010, b"plain bye")  # the peer's reason as bytes (classic),
+        ("closed", 4010, b"plain bye"),  # the peer's reason as bytes (classic)
     ]
 
 
@@ -1179,3 +1179,99 @@ def test_client_does_not_wait_forever_for_the_server_to_close_tcp() -> None:
     run(main())
     assert echoed == [4008]
     assert closed == [(4008, b"")]
+
+
+# ---------------------------------------------------------------------------
+# The classic surface: send(payload, binary=False), extensions as strings (#21, #22)
+# ---------------------------------------------------------------------------
+
+
+def test_send_bytes_is_text_unless_binary_and_invalid_text_is_refused() -> None:
+    """As the threaded flavour: one rule (connection.outgoing_message) for every flavour."""
+    outcomes: list[Any] = []
+
+    class Sender(WebSocket):
+        async def opened(self) -> None:
+            await self.send(b'{"json": "as bytes"}')  # text, as the reference's signature
+            await self.send(b"\x00\xff", binary=True)
+            try:
+                await self.send(b"\xff not utf-8")
+            except ValueError as exc:
+                outcomes.append(str(exc))
+            await self.send("done")
+
+    async def main() -> None:
+        async with ws4py_server(Sender) as url, ws_connect(url) as client:
+            got = [await asyncio.wait_for(client.recv(), 5) for _ in range(3)]
+            assert got == ['{"json": "as bytes"}', b"\x00\xff", "done"]
+
+    run(main())
+    assert len(outcomes) == 1 and "binary=True" in outcomes[0]
+
+
+def test_server_handler_gets_extension_strings_and_live_objects() -> None:
+    """#22: a classic handler built with strings; the live extension handed over before opened()."""
+    seen: dict[str, Any] = {}
+
+    class Classic(WebSocket):
+        def __init__(
+            self, proto: Any, protocols: Any = None, extensions: Any = None, environ: Any = None
+        ) -> None:
+            super().__init__(proto, protocols, extensions, environ)
+            seen["constructed_with"] = extensions
+
+        async def opened(self) -> None:
+            seen["opened"] = (list(self.extensions or []), list(self.extension_objects))
+            await self.send(", ".join(self.extensions or []))
+
+    async def main() -> None:
+        async with ws4py_server(Classic) as url, ws_connect(url, compression="deflate") as client:
+            assert client.response is not None
+            header = client.response.headers["Sec-WebSocket-Extensions"]
+            assert await asyncio.wait_for(client.recv(), 5) == header
+            seen["header"] = header
+
+    run(main())
+    strings, objects = seen["opened"]
+    assert seen["constructed_with"] == strings == [seen["header"]]
+    assert [str(ext) for ext in objects] == strings
+    assert type(objects[0]).__name__ == "PerMessageDeflate"
+
+
+def test_client_extensions_are_strings() -> None:
+    async def main() -> None:
+        async with websockets_server(websockets_echo, compression="deflate") as url:
+            ws = await connect(url)
+            try:
+                assert ws.extensions and all(isinstance(ext, str) for ext in ws.extensions)
+                assert ws.extensions == [str(ext) for ext in ws.extension_objects]
+                assert ws.extensions[0].startswith("permessage-deflate")
+            finally:
+                await ws.close()
+
+    run(main())
+
+
+def test_ipv6_addresses_are_host_port() -> None:
+    """#21 row 10: (host, port), as the threaded flavour, over a real IPv6 loopback."""
+    addresses: list[Any] = []
+
+    class Where(WebSocket):
+        async def opened(self) -> None:
+            addresses.append((self.local_address, self.peer_address))
+            await self.close()
+
+    async def main() -> None:
+        server = await serve(Where, "::1", 0)
+        try:
+            port = server.sockets[0].getsockname()[1]
+            async with ws_connect(f"ws://[::1]:{port}/") as client:
+                with pytest.raises(websockets.ConnectionClosed):
+                    await asyncio.wait_for(client.recv(), 5)
+        finally:
+            server.close()
+            await server.wait_closed()
+
+    run(main())
+    ((local, peer),) = addresses
+    assert len(local) == 2 and len(peer) == 2 and local[0] == peer[0] == "::1"

@@ -263,3 +263,36 @@ def test_explicit_io_loop_argument(threaded_echo_server: str) -> None:
     finally:
         io_loop.close(all_fds=True)
     assert got == ["explicit loop"]
+
+
+def test_extensions_are_the_negotiated_strings_and_bytes_go_as_text() -> None:
+    """#22 and #21 row 1 for the tornado client: ``extensions`` lists the header strings
+    once connected (what was offered before), and ``send(bytes)`` is a text message."""
+    received: list[tuple[bool, bytes]] = []
+    seen: dict[str, Any] = {}
+
+    class Server(AsyncWebSocket):
+        async def received_message(self, message: Message) -> None:
+            received.append((message.is_binary, bytes(message.data)))
+            if len(received) == 2:
+                await self.close(1000, "enough")
+
+    class Client(TornadoWebSocketClient):
+        def opened(self) -> None:
+            assert self.websocket is not None
+            seen["extensions"] = self.extensions
+            seen["objects"] = list(self.websocket.extension_objects)
+            self.send(b'{"as": "text"}')
+            self.send(b"\x00\xff", binary=True)
+
+    async def main() -> None:
+        async with asyncio_server(Server) as url:
+            ws = Client(url)
+            assert ws.extensions is None  # the constructor's: the default offer
+            await ws.connect()
+            await asyncio.wait_for(ws.wait_closed(), 5)
+
+    asyncio.run(asyncio.wait_for(main(), 20))
+    assert received == [(False, b'{"as": "text"}'), (True, b"\x00\xff")]
+    (live,) = seen["objects"]
+    assert seen["extensions"] == [str(live)] and str(live).startswith("permessage-deflate")

@@ -463,16 +463,23 @@ def test_exception_in_received_message_closes_with_1011(
             raise RuntimeError("application bug")
 
     caplog.set_level(logging.ERROR, logger="ws4py")
-    ws, peer = endpoints.server(Faulty)
+    ws, peer = endpoints.server(Faulty, run=False)
+    raised = run_catching(ws)
     peer.send(TEXT, b"trigger")
+    peer.send(TEXT, b"not delivered: the connection is failing")
     close = peer.recv_frame()
     assert close.opcode == CLOSE and close.close_code == 1011
     peer.send_close(1011)
-    assert ws.wait_closed()[0] == 1011
+    assert ws.wait_closed() == (1011, b"")  # the peer's close: its code, no reason
     records = [r for r in caplog.records if r.exc_info and "1011" in r.getMessage()]
     assert records, caplog.text
     assert isinstance(records[0].exc_info[1], RuntimeError)  # type: ignore[index]
     assert "application bug" in caplog.text
+    # run() raises it once the connection is over, as ws4py 0.6.0's run() let it out
+    (error,) = raised.get(timeout=WAIT)
+    assert isinstance(error, RuntimeError) and str(error) == "application bug"
+    assert ws.handler_error is None
+    assert [e[0] for e in drain(ws)] == ["opened", "closed"]  # the second message not delivered
 
 
 def test_exception_in_opened_closes_with_1011(
@@ -483,12 +490,40 @@ def test_exception_in_opened_closes_with_1011(
             raise ValueError("cannot open")
 
     caplog.set_level(logging.ERROR, logger="ws4py")
-    ws, peer = endpoints.server(Faulty)
+    ws, peer = endpoints.server(Faulty, run=False)
+    raised = run_catching(ws)
     close = peer.recv_frame()
     assert close.opcode == CLOSE and close.close_code == 1011
+    peer.send(TEXT, b"not delivered")
     peer.send_close(1011)
     assert ws.wait_closed()[0] == 1011
     assert "cannot open" in caplog.text
+    (error,) = raised.get(timeout=WAIT)
+    assert isinstance(error, ValueError)
+    assert [e[0] for e in drain(ws)] == ["closed"]  # no message reached the failed handler
+
+
+def drain(ws: Recorder) -> list[tuple[Any, ...]]:
+    events = []
+    while not ws.events.empty():
+        events.append(ws.events.get_nowait())
+    return events
+
+
+def run_catching(ws: WebSocket) -> queue.Queue[list[BaseException]]:
+    """Run ``ws.run()`` in a thread; the queue gets what it raised ([] if nothing)."""
+    raised: queue.Queue[list[BaseException]] = queue.Queue()
+
+    def target() -> None:
+        try:
+            ws.run()
+        except BaseException as exc:  # handed to the test thread
+            raised.put([exc])
+        else:
+            raised.put([])
+
+    threading.Thread(target=target, daemon=True).start()
+    return raised
 
 
 # ---------------------------------------------------------------------------
@@ -690,6 +725,33 @@ def test_write_timeout_drops_a_peer_that_never_reads(endpoints: Endpoints) -> No
     assert 0.9 <= elapsed < WAIT, elapsed
     assert ws.terminated
     assert ws.wait_closed() == (1006, "Going away")
+
+
+def test_send_invalid_utf8_as_text_is_refused(endpoints: Endpoints) -> None:
+    """Bytes are text unless binary=True; RFC 6455 forbids a text message that is not UTF-8."""
+    ws, peer = endpoints.server(run=False)
+    with pytest.raises(ValueError, match="binary=True"):
+        ws.send(b"\xff\xfe")
+    with pytest.raises(ValueError, match="binary=True"):
+        ws.send(iter([b"\xe2\x82"]))  # a character cut at the end of the message
+    ws.send(b"\xff\xfe", binary=True)
+    ws.send(iter([b"\xe2\x82", b"\xac"]))  # a character split across fragments is fine
+    assert peer.recv_frame() == RawFrame(True, 0, BINARY, False, b"\xff\xfe")
+    assert peer.recv_frame() == RawFrame(False, 0, TEXT, False, b"\xe2\x82")
+    assert peer.recv_frame() == RawFrame(True, 0, CONT, False, b"\xac")
+
+
+def test_generator_turning_invalid_midway_fails_the_connection(endpoints: Endpoints) -> None:
+    """A fragment already out cannot be taken back: the peer gets a 1011 close."""
+    ws, peer = endpoints.server(run=False)
+    with pytest.raises(ValueError):
+        ws.send(iter(["fine ", "still fine ", b"\xff"]))
+    assert peer.recv_frame() == RawFrame(False, 0, TEXT, False, b"fine ")
+    close = peer.recv_frame()
+    assert close.opcode == CLOSE and close.close_code == 1011
+    assert ws.server_terminated
+    with pytest.raises(RuntimeError):  # ConnectionClosedError: nothing more to send
+        ws.send("after")
 
 
 def test_send_after_close_raises(endpoints: Endpoints) -> None:

@@ -469,10 +469,11 @@ class WebSocket:
             with self._send_lock:
                 previous = None
                 for chunk in chunks:
+                    data = pieces.convert(chunk)  # checked before the previous one goes out
                     if previous is not None:
                         self._write(self.core.send_fragment(opcode, previous, first, False))
                         first = False
-                    previous = pieces.convert(chunk)
+                    previous = data
                 pieces.convert(b"", last=True)  # the text must not end mid-character
                 self._write(self.core.send_fragment(opcode, previous or b"", first, True))
         except ValueError:
