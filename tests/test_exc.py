@@ -7,6 +7,7 @@ import pytest
 from ws4py import exc
 from ws4py.exc import (
     ConnectionClosedError,
+    FrameLengthException,
     FrameTooLargeException,
     HandshakeError,
     InvalidBytesError,
@@ -69,6 +70,7 @@ def test_extra_classes_stay_in_the_tree() -> None:
         (TextFrameEncodingException, 1007),
         (InvalidBytesError, 1002),
         (InvalidCloseCodeException, 1002),
+        (FrameLengthException, 1002),
     ],
 )
 def test_close_code_per_error(cls: type[WebSocketException], code: int) -> None:
@@ -112,3 +114,12 @@ def test_exceptions_are_catchable_through_the_root() -> None:
         assert type(info.value) is cls
     with pytest.raises(WebSocketException):
         raise HandshakeError("x")
+
+
+def test_frame_length_exception_is_both_classic_and_rfc() -> None:
+    """0.6.0 raised FrameTooLargeException for an oversized control frame; the RFC
+    calls it a protocol error: both ``except`` clauses catch it, its code is 1002."""
+    for base in (FrameTooLargeException, ProtocolException):
+        with pytest.raises(base):
+            raise FrameLengthException("Frame was too large")
+    assert FrameLengthException.code == 1002

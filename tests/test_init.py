@@ -126,14 +126,32 @@ def test_configure_logger_stdout_and_file(
 def test_configure_logger_twice_does_not_duplicate(
     ws4py_logger: logging.Logger, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    """Each call adds what it asks for (as 0.6.0), but never the same target twice."""
     path = tmp_path / "twice.log"
     configure_logger(filepath=str(path))
     configure_logger(filepath=str(path))
     assert len(_configured(ws4py_logger)) == 2
-    configure_logger()
-    assert len(_configured(ws4py_logger)) == 1
+    configure_logger(level=logging.DEBUG)
+    handlers = _configured(ws4py_logger)
+    assert len(handlers) == 2
+    assert {h.level for h in handlers if not isinstance(h, logging.FileHandler)} == {logging.DEBUG}
     ws4py_logger.info("exactly once")
     assert capsys.readouterr().out.count("exactly once") == 1
+
+
+def test_configure_logger_adds_a_file_to_stdout(
+    ws4py_logger: logging.Logger, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """0.6.0 users call it once for stdout, then for a file: both keep logging."""
+    path = tmp_path / "later.log"
+    configure_logger()
+    configure_logger(stdout=False, filepath=str(path))
+    assert len(_configured(ws4py_logger)) == 2
+    ws4py_logger.info("to both")
+    for handler in ws4py_logger.handlers:
+        handler.flush()
+    assert "to both" in path.read_text()
+    assert capsys.readouterr().out.count("to both") == 1
 
 
 def test_configure_logger_keeps_foreign_handlers(ws4py_logger: logging.Logger) -> None:
@@ -154,16 +172,40 @@ def test_format_addresses_ipv4() -> None:
 
 
 def test_format_addresses_ipv6() -> None:
+    """As 0.6.0 for (host, port); a 4-tuple (which 0.6.0 could not unpack) by its first two."""
+    assert format_addresses(_ws(("::1", 443), ("fe80::1", 5000))) == (
+        "[Local => ::1:443 | Remote => fe80::1:5000]"
+    )
     text = format_addresses(_ws(("::1", 443, 0, 0), ("fe80::1", 5000, 0, 2)))
-    assert text == "[Local => [::1]:443 | Remote => [fe80::1]:5000]"
+    assert text == "[Local => ::1:443 | Remote => fe80::1:5000]"
 
 
-def test_format_addresses_none() -> None:
-    assert format_addresses(_ws(None, None)) == "[Local => ? | Remote => ?]"
-    assert format_addresses(_ws(("1.2.3.4", 80), None)) == "[Local => 1.2.3.4:80 | Remote => ?]"
+def test_format_addresses_not_both_tuples() -> None:
+    """0.6.0: ``[Bound to '<local address>']`` unless both ends are tuples."""
+    assert format_addresses(_ws(None, None)) == "[Bound to 'None']"
+    assert format_addresses(_ws(("1.2.3.4", 80), None)) == "[Bound to '('1.2.3.4', 80)']"
 
 
 def test_format_addresses_missing_attributes_and_unix_socket() -> None:
-    assert format_addresses(object()) == "[Local => ? | Remote => ?]"
-    text = format_addresses(_ws("/tmp/ws.sock", ""))
-    assert text == "[Local => /tmp/ws.sock | Remote => ?]"
+    assert format_addresses(object()) == "[Bound to 'None']"  # never raises
+    assert format_addresses(_ws("/tmp/ws.sock", "")) == "[Bound to '/tmp/ws.sock']"
+
+
+def test_compat_names() -> None:
+    """0.6.0's ``ws4py.compat`` names, with their Python 3 meaning (issue #21 row 16)."""
+    import socket
+
+    from ws4py import compat
+
+    assert compat.py3k is True
+    assert compat.unicode is str and compat.range is range
+    assert compat.basestring == (bytes, str)
+    assert (compat.ord(65), compat.ord("A"), compat.ord(b"A")) == (65, 65, 65)
+    assert compat.urlsplit("ws://h:9/p").port == 9
+    a, b = socket.socketpair()
+    with a, b:
+        reader = a.makefile("rb")
+        assert compat.get_connection(reader) is a
+        compat.detach_connection(reader)
+        b.sendall(b"x")
+        assert a.recv(1) == b"x"  # the socket stayed open

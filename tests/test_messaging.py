@@ -6,7 +6,12 @@ import struct
 
 import pytest
 
-from ws4py.exc import FrameTooLargeException, ProtocolException, TextFrameEncodingException
+from ws4py.exc import (
+    FrameTooLargeException,
+    InvalidCloseCodeException,
+    ProtocolException,
+    TextFrameEncodingException,
+)
 from ws4py.framing import (
     OPCODE_BINARY,
     OPCODE_CLOSE,
@@ -16,6 +21,7 @@ from ws4py.framing import (
     Frame,
 )
 from ws4py.messaging import (
+    VALID_CLOSING_CODES,
     BinaryMessage,
     CloseControlMessage,
     Message,
@@ -33,9 +39,7 @@ ALLOWED_CODES = [1000, 1001, 1002, 1003, *range(1007, 1015), 3000, 3999, 4000, 4
 def unframe(wire: bytes) -> Frame:
     """Parse one whole frame (independently of the message under test)."""
     frame = Frame()
-    with pytest.raises(StopIteration) as stop:
-        frame.parser.send(wire)
-    assert stop.value.value == b""
+    assert frame.parser.send(wire) is None
     return frame
 
 
@@ -51,7 +55,8 @@ def test_text_message_from_any_payload(data: object) -> None:
     msg = TextMessage(data)
     assert msg.opcode == OPCODE_TEXT
     assert bytes(msg) == b"h\xc3\xa9llo"
-    assert len(msg) == 6
+    assert type(msg.data) is bytes
+    assert len(msg) == 5  # characters, as 0.6.0 (issue #21 row 13)
     assert str(msg) == "héllo"
     assert msg.is_text
     assert not msg.is_binary
@@ -71,8 +76,21 @@ def test_binary_message_from_bytes_like(data: object) -> None:
     assert not msg.is_text
 
 
-def test_binary_message_from_str_is_utf8() -> None:
-    assert bytes(BinaryMessage("é")) == b"\xc3\xa9"
+def test_binary_message_from_str_is_a_type_error() -> None:
+    """As 0.6.0: a binary message has no encoding."""
+    with pytest.raises(TypeError):
+        BinaryMessage("é")
+    assert BinaryMessage(b"x").encoding is None
+
+
+def test_len_counts_characters_when_the_data_decodes() -> None:
+    assert len(TextMessage("é")) == 1
+    assert len(TextMessage("😀€")) == 2
+    assert len(BinaryMessage("é".encode())) == 2  # binary: bytes
+    assert len(PingControlMessage("é")) == 1  # 0.6.0 decoded control data too
+    assert len(PingControlMessage(b"\xff\xfe")) == 2  # ... 0.6.0 raised here
+    assert len(CloseControlMessage(1000, "é")) == 1  # the reason's characters
+    assert len(CloseControlMessage(1000)) == 0
 
 
 def test_defaults_are_empty() -> None:
@@ -130,35 +148,38 @@ def test_extend() -> None:
     msg.extend(memoryview(b"h"))
     msg.extend(b"")
     assert bytes(msg) == "abcdéfgh".encode()
+    assert type(msg.data) is bytes  # as 0.6.0 (issue #21 row 19)
     assert str(msg) == "abcdéfgh"
-    assert len(msg) == 9
+    assert len(msg) == 8
     with pytest.raises(TypeError):
         msg.extend(1)
+    with pytest.raises(TypeError):
+        msg.extend(None)
 
 
 def test_completed_flag() -> None:
     assert TextMessage("x").completed is False
     assert BinaryMessage(b"x").completed is False
-    assert CloseControlMessage().completed is True
-    assert PingControlMessage().completed is True
-    assert PongControlMessage().completed is True
+    # Built locally, no frame's fin bit was seen (0.6.0: False for all).
+    assert CloseControlMessage().completed is False
+    assert PingControlMessage().completed is False
+    assert PongControlMessage().completed is False
 
 
-def test_equality_and_hash() -> None:
-    assert TextMessage("a") == TextMessage(b"a")
-    assert TextMessage("a") != BinaryMessage(b"a")
-    assert BinaryMessage(b"a") != BinaryMessage(b"b")
-    assert TextMessage("a") != "a"
-    grown = BinaryMessage(b"a")
-    grown.extend(b"b")
-    assert grown == BinaryMessage(b"ab")
-    with pytest.raises(TypeError):
-        hash(TextMessage("a"))
+def test_equality_and_hash_by_identity() -> None:
+    """As 0.6.0 (issue #21 row 12): messages are mutable, so identity, not value."""
+    a = TextMessage("a")
+    assert a == a
+    assert a != TextMessage(b"a")
+    assert a != "a"
+    assert hash(a) == hash(a)
+    assert len({a, TextMessage("a"), BinaryMessage(b"a")}) == 3
+    assert {a: 1}[a] == 1
 
 
 def test_repr() -> None:
     assert repr(TextMessage("abc")) == "<TextMessage opcode=1 length=3>"
-    assert repr(CloseControlMessage(1001, "bye")) == "<CloseControlMessage code=1001 reason='bye'>"
+    assert repr(CloseControlMessage(1001, "bye")) == "<CloseControlMessage code=1001 reason=b'bye'>"
 
 
 # -- single() and fragment() ---------------------------------------------------
@@ -238,7 +259,7 @@ def test_fragments_reassemble() -> None:
 def test_close_default() -> None:
     msg = CloseControlMessage()
     assert msg.opcode == OPCODE_CLOSE
-    assert (msg.code, msg.reason) == (1000, "")
+    assert (msg.code, msg.reason) == (1000, b"")
     assert bytes(msg) == b"\x03\xe8"
     assert msg.single() == b"\x88\x02\x03\xe8"
     assert str(msg) == ""
@@ -247,15 +268,18 @@ def test_close_default() -> None:
 def test_close_code_and_reason_encoding() -> None:
     msg = CloseControlMessage(1001, "going away é")
     assert bytes(msg) == struct.pack("!H", 1001) + "going away é".encode()
-    assert (msg.code, msg.reason) == (1001, "going away é")
+    assert (msg.code, msg.reason) == (1001, "going away é".encode())
     assert str(msg) == "going away é"
-    assert parse_close_payload(unframe(msg.single()).body) == (1001, "going away é")
+    assert parse_close_payload(unframe(msg.single()).body) == (1001, "going away é".encode())
 
 
-def test_close_reason_from_bytes() -> None:
-    msg = CloseControlMessage(4000, "ça".encode())
-    assert msg.reason == "ça"
+@pytest.mark.parametrize("reason", ["ça".encode(), bytearray("ça".encode()), "ça"])
+def test_close_reason_is_bytes(reason: str | bytes) -> None:
+    """As 0.6.0 (issue #21 row 2); str or bytes-like in."""
+    msg = CloseControlMessage(4000, reason)
+    assert msg.reason == "ça".encode() and type(msg.reason) is bytes
     assert bytes(msg) == b"\x0f\xa0\xc3\xa7a"
+    assert CloseControlMessage(4000, None).reason == b""
 
 
 def test_close_1005_builds_empty_payload() -> None:
@@ -282,23 +306,23 @@ def test_close_1005_builds_empty_payload() -> None:
 def test_close_long_reason_cut_on_character_boundary(reason: str, kept: str) -> None:
     msg = CloseControlMessage(1000, reason)
     assert len(bytes(msg)) <= 125
-    assert msg.reason == kept
+    assert msg.reason == kept.encode()
     assert bytes(msg) == b"\x03\xe8" + kept.encode()
     wire = msg.single()
     assert wire[1] == len(bytes(msg))
-    assert parse_close_payload(bytes(msg)) == (1000, kept)
+    assert parse_close_payload(bytes(msg)) == (1000, kept.encode())
 
 
 # -- parse_close_payload ---------------------------------------------------
 
 
 def test_parse_close_empty_is_1005() -> None:
-    assert parse_close_payload(b"") == (1005, "")
-    assert parse_close_payload(bytearray()) == (1005, "")
+    assert parse_close_payload(b"") == (1005, b"")
+    assert parse_close_payload(bytearray()) == (1005, b"")
 
 
 def test_parse_close_one_byte() -> None:
-    with pytest.raises(ProtocolException) as info:
+    with pytest.raises(InvalidCloseCodeException, match=r"^Payload has invalid length$") as info:
         parse_close_payload(b"\x03")
     assert info.value.code == 1002
 
@@ -306,7 +330,9 @@ def test_parse_close_one_byte() -> None:
 @pytest.mark.parametrize("code", DISALLOWED_CODES)
 def test_parse_close_disallowed_codes(code: int) -> None:
     assert not close_code_allowed(code)
-    with pytest.raises(ProtocolException) as info:
+    with pytest.raises(
+        InvalidCloseCodeException, match=rf"^Invalid Closing Frame Code: {code}$"
+    ) as info:
         parse_close_payload(struct.pack("!H", code))
     assert info.value.code == 1002
     with pytest.raises(ProtocolException):
@@ -316,10 +342,10 @@ def test_parse_close_disallowed_codes(code: int) -> None:
 @pytest.mark.parametrize("code", ALLOWED_CODES)
 def test_parse_close_allowed_codes(code: int) -> None:
     assert close_code_allowed(code)
-    assert parse_close_payload(struct.pack("!H", code)) == (code, "")
+    assert parse_close_payload(struct.pack("!H", code)) == (code, b"")
     payload = struct.pack("!H", code) + "raison d'être".encode()
-    assert parse_close_payload(payload) == (code, "raison d'être")
-    assert parse_close_payload(memoryview(payload)) == (code, "raison d'être")
+    assert parse_close_payload(payload) == (code, "raison d'être".encode())
+    assert parse_close_payload(memoryview(payload)) == (code, "raison d'être".encode())
 
 
 @pytest.mark.parametrize(
@@ -335,6 +361,7 @@ def test_close_code_allowed_table() -> None:
     expected = {1000, 1001, 1002, 1003, *range(1007, 1015), *range(3000, 5000)}
     allowed = {code for code in range(65536) if close_code_allowed(code)}
     assert allowed == expected
+    assert set(VALID_CLOSING_CODES) == expected - set(range(3000, 5000))
 
 
 @pytest.mark.parametrize("cls", [PingControlMessage, PongControlMessage])

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import logging.handlers
+import os
 import sys
 from typing import Any
 
@@ -40,47 +41,61 @@ def configure_logger(
 ) -> logging.Logger:
     """Attach handlers to the ``ws4py`` logger and return it.
 
-    Handlers are replaced rather than added, so calling this twice does not
-    print every line twice.
+    As in ws4py 0.6.0, each call adds what it asks for (a call with
+    ``filepath`` after one with ``stdout`` logs to both) and sets ``level``;
+    unlike 0.6.0, a handler this function already attached for the same
+    target (``sys.stdout``, the same file) is reused, its level updated,
+    rather than attached again: calling it twice does not print every line
+    twice.
     """
     log = logging.getLogger("ws4py")
     log.setLevel(level)
-    for handler in list(log.handlers):
-        if getattr(handler, "_ws4py_configured", False):
-            log.removeHandler(handler)
-            handler.close()
     formatter = logging.Formatter(_FORMAT)
-    handlers: list[logging.Handler] = []
+    wanted: list[tuple[type[logging.Handler], Any]] = []
     if filepath:
-        handlers.append(
-            logging.handlers.RotatingFileHandler(
-                filepath, maxBytes=10 * 1024 * 1024, backupCount=3
-            )
-        )
+        wanted.append((logging.handlers.RotatingFileHandler, os.path.abspath(filepath)))
     if stdout:
-        handlers.append(logging.StreamHandler(sys.stdout))
-    for handler in handlers:
+        wanted.append((logging.StreamHandler, sys.stdout))
+    for kind, target in wanted:
+        handler: logging.Handler | None = next(
+            (h for h in log.handlers if _configured_for(h, kind, target)), None
+        )
+        if handler is None:
+            new: logging.Handler = (
+                logging.StreamHandler(target)
+                if kind is logging.StreamHandler
+                else logging.handlers.RotatingFileHandler(
+                    target, maxBytes=10 * 1024 * 1024, backupCount=3
+                )
+            )
+            new._ws4py_configured = True  # type: ignore[attr-defined]
+            log.addHandler(new)
+            handler = new
         handler.setLevel(level)
         handler.setFormatter(formatter)
-        handler._ws4py_configured = True  # type: ignore[attr-defined]
-        log.addHandler(handler)
     return log
 
 
-def _format_address(address: Any) -> str:
-    if isinstance(address, tuple) and len(address) >= 2:
-        host, port = address[0], address[1]
-        if ":" in str(host):
-            return f"[{host}]:{port}"
-        return f"{host}:{port}"
-    if address in (None, "", b""):
-        return "?"
-    return str(address)
+def _configured_for(handler: logging.Handler, kind: type[logging.Handler], target: Any) -> bool:
+    """Whether ``handler`` is one :func:`configure_logger` attached for ``target``."""
+    if not getattr(handler, "_ws4py_configured", False) or type(handler) is not kind:
+        return False
+    if isinstance(handler, logging.FileHandler):
+        return bool(handler.baseFilename == target)
+    return getattr(handler, "stream", None) is target
 
 
 def format_addresses(ws: Any) -> str:
-    """Describe a websocket's two ends for log lines: ``[Local => 1.2.3.4:80 | Remote => ...]``."""
-    return (
-        f"[Local => {_format_address(getattr(ws, 'local_address', None))}"
-        f" | Remote => {_format_address(getattr(ws, 'peer_address', None))}]"
-    )
+    """Describe a websocket's two ends for log lines, as 0.6.0 did.
+
+    ``[Local => 127.0.0.1:9000 | Remote => 127.0.0.1:50312]`` when both
+    addresses are ``(host, port)`` tuples (an IPv6 4-tuple counts by its
+    first two items, which 0.6.0 could not unpack), else ``[Bound to
+    '/path/of/the/unix/socket']``.  It never raises (it is called on failure
+    paths): a missing attribute counts as ``None``.
+    """
+    me = getattr(ws, "local_address", None)
+    peer = getattr(ws, "peer_address", None)
+    if isinstance(me, tuple) and isinstance(peer, tuple):
+        return f"[Local => {me[0]}:{me[1]} | Remote => {peer[0]}:{peer[1]}]"
+    return f"[Bound to '{me}']"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 __all__ = [
     "ConnectionClosedError",
+    "FrameLengthException",
     "FrameTooLargeException",
     "HandshakeError",
     "InvalidBytesError",
@@ -57,8 +58,25 @@ class InvalidBytesError(WebSocketException):
     code = 1002
 
 
+class FrameLengthException(FrameTooLargeException, ProtocolException):
+    """A frame header announces a length RFC 6455 forbids (close code 1002).
+
+    A control frame over 125 bytes (section 5.5) or a 64-bit length with its
+    most significant bit set (5.2).  ws4py 0.6.0 raised
+    :class:`FrameTooLargeException` for both; it is also a
+    :class:`ProtocolException`, as the RFC sees it, so either ``except``
+    clause catches it.
+    """
+
+    code = 1002
+
+
 class InvalidCloseCodeException(ProtocolException):
-    """A close frame carries a code that is not allowed on the wire (1002)."""
+    """A close frame's body is malformed: one byte long, or a code not allowed on the wire (1002).
+
+    The message is the reason ws4py 0.6.0 gave such a close frame
+    (``Stream.closing.reason`` on the classic parser path).
+    """
 
 
 class StreamClosed(Exception):

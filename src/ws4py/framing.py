@@ -15,7 +15,7 @@ import threading
 from collections.abc import Generator
 from enum import IntEnum
 
-from ws4py.exc import FrameTooLargeException, ProtocolException
+from ws4py.exc import FrameLengthException, FrameTooLargeException, ProtocolException
 from ws4py.masking import BytesLike, mask
 
 __all__ = [
@@ -29,7 +29,9 @@ __all__ = [
     "Opcode",
     "build_frame",
     "build_header",
+    "check_first_byte",
     "check_header",
+    "check_length",
 ]
 
 
@@ -64,6 +66,35 @@ UNPACK_16 = struct.Struct("!H").unpack_from
 UNPACK_64 = struct.Struct("!Q").unpack_from
 
 
+def check_first_byte(fin: int, rsv: int, opcode: int, rsv_allowed: int = 0) -> None:
+    """Raise :class:`ProtocolException` if a frame's first byte breaks RFC 6455.
+
+    ``rsv`` is the first byte masked with 0x70; ``rsv_allowed`` holds the bits
+    that negotiated extensions claim (section 5.2: "MUST be 0 unless an
+    extension is negotiated that defines meanings for non-zero values").
+    """
+    if opcode not in KNOWN_OPCODES:
+        raise ProtocolException(f"reserved opcode 0x{opcode:x}")
+    if rsv & ~rsv_allowed:
+        raise ProtocolException(f"reserved bits set without an extension: 0x{rsv:02x}")
+    if opcode & 0x8:
+        # Section 5.5: control frames are never fragmented.
+        if not fin:
+            raise ProtocolException("fragmented control frame")
+        if rsv:
+            raise ProtocolException("reserved bits set on a control frame")
+
+
+def check_length(opcode: int, length: int) -> None:
+    """Raise :class:`FrameLengthException` for a length RFC 6455 forbids.
+
+    Control frames carry at most 125 bytes (5.5); a 64-bit length has its
+    most significant bit clear (5.2).  The message is ws4py 0.6.0's reason.
+    """
+    if (opcode & 0x8 and length > MAX_CONTROL_PAYLOAD) or length >> 63:
+        raise FrameLengthException("Frame was too large")
+
+
 def check_header(
     fin: int,
     rsv: int,
@@ -75,29 +106,16 @@ def check_header(
 ) -> None:
     """Raise :class:`ProtocolException` if a frame header breaks RFC 6455.
 
-    ``rsv`` is the first byte masked with 0x70; ``rsv_allowed`` holds the bits
-    that negotiated extensions claim (section 5.2: "MUST be 0 unless an
-    extension is negotiated that defines meanings for non-zero values").
-    ``expect_masking`` is True on a server (client frames MUST be masked,
-    5.1), False on a client (server frames MUST NOT be), None to not check.
+    :func:`check_first_byte` and :func:`check_length`, then the masking
+    direction: ``expect_masking`` is True on a server (client frames MUST be
+    masked, 5.1), False on a client (server frames MUST NOT be), None to not
+    check.  Messages are ws4py 0.6.0's reasons.
     """
-    if opcode not in KNOWN_OPCODES:
-        raise ProtocolException(f"reserved opcode 0x{opcode:x}")
-    if rsv & ~rsv_allowed:
-        raise ProtocolException(f"reserved bits set without an extension: 0x{rsv:02x}")
-    if opcode & 0x8:
-        # Section 5.5: control frames are never fragmented and at most 125 bytes.
-        if not fin:
-            raise ProtocolException("fragmented control frame")
-        if length > MAX_CONTROL_PAYLOAD:
-            raise ProtocolException(f"control frame payload of {length} bytes > 125")
-        if rsv:
-            raise ProtocolException("reserved bits set on a control frame")
-    if length >> 63:
-        raise ProtocolException("64-bit payload length with the most significant bit set")
+    check_first_byte(fin, rsv, opcode, rsv_allowed)
+    check_length(opcode, length)
     if expect_masking is not None and bool(masked) != expect_masking:
         raise ProtocolException(
-            "unmasked frame from a client" if expect_masking else "masked frame from a server"
+            "Missing masking when expected" if expect_masking else "Masked when not expected"
         )
 
 
@@ -179,38 +197,68 @@ def build_frame(
     return build_header(opcode, len(payload), fin, rsv) + payload
 
 
+def _fill(buf: bytearray, size: int) -> Generator[int, BytesLike | int | None, None]:
+    """Yield how many bytes ``buf`` still lacks to reach ``size``; append what is sent.
+
+    An ``int`` is taken as one byte (``data[0]`` of a ``bytes``, as the
+    classic doctest feeds it); ``None`` or nothing sent asks again.
+    """
+    while len(buf) < size:
+        data = yield size - len(buf)
+        if isinstance(data, int):
+            buf.append(data)
+        elif data:
+            buf += data
+
+
 class Frame:
-    """One frame, as the classic API knows it.
+    """One frame, as the classic API knows it: a low-level builder and parser.
 
     >>> f = Frame(OPCODE_TEXT, b'hello world', masking_key=b'\\xbe\\x04\\xe6\\x6a', fin=1)
     >>> data = f.build()
     >>> data.hex()
     '818bbe04e66ad6618a06d1249105cc6882'
     >>> f = Frame()
-    >>> f.parser.send(data[:1])
+    >>> f.parser.send(data[0])
     1
-    >>> f.parser.send(data[1:2])
+    >>> f.parser.send(data[1])
     4
 
-    ``parser`` is a generator fed with ``.send(bytes)``: it yields how many
-    more bytes it needs and stops (``StopIteration``) once the frame is
-    complete, ``body`` then holding the payload as received (still masked;
-    :meth:`unmask` reveals it).  Bytes sent past the end of the frame are the
-    ``StopIteration``'s value.  Errors are :class:`ProtocolException`.
+    ``parser`` is a generator fed with ``.send(bytes)`` that yields how many
+    more bytes the current part of the frame needs, as ws4py 0.6.0's did: the
+    first header byte (1), the second (1), the 16- or 64-bit length (2 or 8),
+    the masking key (4), then the payload.  The send that completes the frame
+    returns ``None``; ``body`` then holds the payload as received (still
+    masked: :meth:`unmask` reveals it) and a further send raises
+    ``StopIteration``.  Each rule is checked as soon as its bytes arrive:
+    :class:`ProtocolException` on the first byte (reserved opcode, RSV bits no
+    extension claims, fragmented control frame),
+    :class:`~ws4py.exc.FrameLengthException` (a
+    :class:`FrameTooLargeException`) on the length (control frame over 125
+    bytes, 64-bit length with its top bit set).  Masking direction is the
+    stream's business, not the frame's.
+
+    :meth:`build` is deliberately as permissive as 0.6.0's: it refuses only
+    a ``fin`` other than 0/1, a reserved opcode (``ValueError``) and a length
+    of 2**63 or more, so it can build the invalid frames a test of a peer
+    needs (a fragmented or oversized control frame).  The frames this
+    library sends are built by :func:`build_frame`, which refuses those.
     """
 
     def __init__(
         self,
         opcode: int | None = None,
-        body: BytesLike | str = b"",
+        body: bytes = b"",
         masking_key: bytes | None = None,
         fin: int = 0,
         rsv1: int = 0,
         rsv2: int = 0,
         rsv3: int = 0,
     ) -> None:
-        if isinstance(body, str):
-            body = body.encode("utf-8")
+        if not isinstance(body, bytes):
+            # As 0.6.0: text must be encoded first, and a mutable buffer
+            # could change under the frame between build() and the send.
+            raise TypeError(f"a frame body must be bytes, not {type(body).__name__}")
         self.opcode = opcode
         self.body: BytesLike = body
         self.masking_key = masking_key
@@ -218,75 +266,83 @@ class Frame:
         self.rsv1 = rsv1
         self.rsv2 = rsv2
         self.rsv3 = rsv3
+        #: The length :meth:`build` puts in the header (``len(body)`` unless changed).
         self.payload_length = len(body)
         #: RSV bits (as in the first byte) that a negotiated extension claims.
         self.rsv_allowed = 0
-        self._parser: Generator[int, bytes, bytes] | None = None
+        self._parser: Generator[int | None, BytesLike | int | None, None] | None = None
 
     def build(self) -> bytes:
         """Return the frame's bytes (masked when ``masking_key`` is set)."""
+        if self.fin not in (0, 1):
+            raise ValueError("FIN bit parameter must be 0 or 1")
         if self.opcode is None:
-            raise ProtocolException("a frame needs an opcode")
+            raise TypeError("a frame needs an opcode")
+        if self.opcode not in KNOWN_OPCODES:
+            raise ValueError(f"Opcode cannot be a reserved opcode: 0x{self.opcode:x}")
+        length = self.payload_length
+        if length >> 63:
+            raise FrameTooLargeException(f"a payload of {length} bytes does not fit in 63 bits")
         rsv = (self.rsv1 and 0x40) | (self.rsv2 and 0x20) | (self.rsv3 and 0x10)
-        length = len(self.body)
-        try:
-            check_header(self.fin, rsv, self.opcode, 0, length, rsv_allowed=0x70)
-        except ProtocolException as exc:
-            if self.opcode & 0x8 and length > MAX_CONTROL_PAYLOAD:
-                raise FrameTooLargeException(str(exc)) from None
-            raise
-        header = build_header(self.opcode, length, self.fin, rsv, self.masking_key)
-        if self.masking_key is None:
+        key = self.masking_key or None
+        header = build_header(self.opcode, length, self.fin, rsv, key)
+        if key is None:
             return header + bytes(self.body)
-        return header + mask(self.body, self.masking_key)
+        return header + mask(self.body, key)
 
-    def mask(self, data: BytesLike) -> bytes:
-        """XOR ``data`` with the frame's masking key (section 5.3)."""
-        if self.masking_key is None:
-            return bytes(data)
-        return mask(data, self.masking_key)
+    def mask(self, data: BytesLike) -> bytearray:
+        """XOR ``data`` with the frame's masking key (section 5.3); a ``bytearray`` as 0.6.0's.
+
+        Without a key the data is returned unchanged (0.6.0 raised
+        ``TypeError``): an unmasked frame's payload is its own unmasking.
+        """
+        if not self.masking_key:
+            return bytearray(data)
+        return bytearray(mask(data, self.masking_key))
 
     unmask = mask
 
     @property
-    def parser(self) -> Generator[int, bytes, bytes]:
+    def parser(self) -> Generator[int | None, BytesLike | int | None, None]:
         if self._parser is None:
             self._parser = self._parsing()
             next(self._parser)
         return self._parser
 
-    def _parsing(self) -> Generator[int, bytes, bytes]:
+    def _cleanup(self) -> None:
+        """Close the parser (classic name)."""
+        if self._parser is not None:
+            self._parser.close()
+            self._parser = None
+
+    def _parsing(self) -> Generator[int | None, BytesLike | int | None, None]:
         buf = bytearray()
-        needed = 2
-        while len(buf) < 2:
-            buf += yield 2 - len(buf)
-        b0, b1 = buf[0], buf[1]
+        yield from _fill(buf, 1)
+        b0 = buf[0]
         self.fin = b0 >> 7
         self.rsv1, self.rsv2, self.rsv3 = (b0 >> 6) & 1, (b0 >> 5) & 1, (b0 >> 4) & 1
-        self.opcode = b0 & 0x0F
-        masked = b1 & 0x80
-        length = b1 & 0x7F
-        needed = 2 + (2 if length == 126 else 8 if length == 127 else 0)
-        while len(buf) < needed:
-            buf += yield needed - len(buf)
-        if length == 126:
-            length = UNPACK_16(buf, 2)[0]
-        elif length == 127:
-            length = UNPACK_64(buf, 2)[0]
-        check_header(self.fin, b0 & 0x70, self.opcode, masked, length, self.rsv_allowed)
-        self.payload_length = length
+        self.opcode = opcode = b0 & 0x0F
+        check_first_byte(self.fin, b0 & 0x70, opcode, self.rsv_allowed)
+        yield from _fill(buf, 2)
+        masked = buf[1] & 0x80
+        length = self.payload_length = buf[1] & 0x7F
+        check_length(opcode, length)
+        hlen = 2
+        if length >= 126:
+            hlen = 4 if length == 126 else 10
+            yield from _fill(buf, hlen)
+            length = (UNPACK_16 if hlen == 4 else UNPACK_64)(buf, 2)[0]
+            self.payload_length = length
+            check_length(opcode, length)
         if masked:
-            while len(buf) < needed + 4:
-                buf += yield needed + 4 - len(buf)
-            self.masking_key = bytes(buf[needed : needed + 4])
-            needed += 4
-        else:
-            self.masking_key = None
-        needed += length
-        while len(buf) < needed:
-            buf += yield needed - len(buf)
-        self.body = bytes(buf[needed - length : needed])
-        return bytes(buf[needed:])
+            yield from _fill(buf, hlen + 4)
+            self.masking_key = bytes(buf[hlen : hlen + 4])
+            hlen += 4
+        yield from _fill(buf, hlen + length)
+        # Bytes sent past the frame's end are not part of it (0.6.0 kept
+        # them in the body when they came in the same send as its end).
+        self.body = bytes(buf[hlen : hlen + length])
+        yield None
 
     def __repr__(self) -> str:
         return (

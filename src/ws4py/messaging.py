@@ -3,15 +3,21 @@
 A message is built from one or many frames.  Data messages are text or
 binary; control messages (close, ping, pong) carry in-band signalling.
 Payloads are ``bytes``; ``str`` is encoded with the message's encoding.
+
+As in ws4py 0.6.0, messages compare and hash by identity (they are mutable:
+:meth:`Message.extend` grows them), ``len()`` of a text message counts
+characters, and a close message's ``reason`` is ``bytes``.
 """
 
 from __future__ import annotations
 
 import struct
+from codecs import utf_8_decode
 from typing import Any
 
-from ws4py.exc import ProtocolException, TextFrameEncodingException
+from ws4py.exc import InvalidCloseCodeException, TextFrameEncodingException
 from ws4py.framing import (
+    MAX_CONTROL_PAYLOAD,
     OPCODE_BINARY,
     OPCODE_CLOSE,
     OPCODE_CONTINUATION,
@@ -23,6 +29,7 @@ from ws4py.framing import (
 from ws4py.masking import BytesLike
 
 __all__ = [
+    "VALID_CLOSING_CODES",
     "BinaryMessage",
     "CloseControlMessage",
     "Message",
@@ -35,10 +42,12 @@ __all__ = [
 ]
 
 
-def _to_bytes(data: Any, encoding: str) -> bytes | bytearray:
+def _to_bytes(data: Any, encoding: str | None) -> bytes:
     if data is None:
         return b""
     if isinstance(data, str):
+        if not encoding:
+            raise TypeError("str data without an encoding (a binary message takes bytes)")
         return data.encode(encoding)
     if isinstance(data, bytes):
         return data
@@ -52,7 +61,7 @@ def _to_bytes(data: Any, encoding: str) -> bytes | bytearray:
 class Message:
     """A message: ``opcode`` says its type, ``data`` holds its payload."""
 
-    def __init__(self, opcode: int, data: Any = b"", encoding: str = "utf-8") -> None:
+    def __init__(self, opcode: int, data: Any = b"", encoding: str | None = "utf-8") -> None:
         self.opcode = opcode
         self.encoding = encoding
         self.data: bytes | bytearray = _to_bytes(data, encoding)
@@ -75,30 +84,39 @@ class Message:
         return build_frame(opcode, self.data, last, self.rsv if first else 0, mask)
 
     def extend(self, data: Any) -> None:
-        """Append more payload (a received fragment, or more to send)."""
-        chunk = _to_bytes(data, self.encoding)
+        """Append more payload; ``data`` stays ``bytes``, as in 0.6.0."""
+        if data is None:
+            raise TypeError("cannot extend a message with None")
+        self.data = bytes(self.data) + _to_bytes(data, self.encoding)
+
+    def _append(self, chunk: bytes) -> None:
+        """Append a received fragment in amortised O(1) (the stream's assembly).
+
+        ``data`` is a ``bytearray`` until the stream completes the message
+        and turns it back into ``bytes``.
+        """
         if isinstance(self.data, bytes):
             self.data = bytearray(self.data)
         self.data += chunk
 
     def __len__(self) -> int:
-        return len(self.data)
+        """Characters of the decoded payload, as 0.6.0 (bytes when it does not decode)."""
+        data = self.data
+        if self.encoding is None or data.isascii():
+            return len(data)
+        try:
+            return len(data.decode(self.encoding))
+        except UnicodeDecodeError:
+            return len(data)
 
     def __bytes__(self) -> bytes:
         return bytes(self.data)
 
     def __str__(self) -> str:
-        return self.data.decode(self.encoding, "replace")
+        return self.data.decode(self.encoding or "utf-8", "replace")
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} opcode={self.opcode} length={len(self.data)}>"
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, Message):
-            return NotImplemented
-        return self.opcode == other.opcode and bytes(self.data) == bytes(other.data)
-
-    __hash__ = None  # type: ignore[assignment]
 
 
 class TextMessage(Message):
@@ -116,14 +134,14 @@ class TextMessage(Message):
         return True
 
     def __str__(self) -> str:
-        return self.data.decode(self.encoding)
+        return self.data.decode(self.encoding or "utf-8")
 
 
 class BinaryMessage(Message):
-    """A binary message."""
+    """A binary message: bytes, no encoding (``str`` data is a ``TypeError``, as in 0.6.0)."""
 
     def __init__(self, bytes: Any = None) -> None:
-        super().__init__(OPCODE_BINARY, bytes)
+        super().__init__(OPCODE_BINARY, bytes, encoding=None)
 
     @property
     def is_binary(self) -> bool:
@@ -146,75 +164,90 @@ def received_message(opcode: int, payload: bytes) -> Message:
     """
     msg: Message = _new(TextMessage if opcode == OPCODE_TEXT else BinaryMessage)
     msg.opcode = opcode
-    msg.encoding = "utf-8"
+    msg.encoding = "utf-8" if opcode == OPCODE_TEXT else None
     msg.data = payload
     msg.completed = True
     msg.rsv = 0
     return msg
 
 
+#: The close codes below 3000 a peer may send (RFC 6455 7.4.1): 0.6.0's list
+#: plus 1012-1014, registered with IANA since (service restart, try again
+#: later, bad gateway).  3000-4999 are allowed too (7.4.2).
+VALID_CLOSING_CODES = [1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014]
+_VALID_CLOSING_CODES = frozenset(VALID_CLOSING_CODES)
+
+
 def close_code_allowed(code: int) -> bool:
     """Whether a close code may be sent on the wire (RFC 6455 7.4.1, 7.4.2).
 
-    1000-1003 and 1007-1014 are defined (1012-1014 registered with IANA);
-    1004 is reserved, 1005/1006/1015 are for reporting only and never sent;
-    3000-3999 are registered by libraries and frameworks, 4000-4999 private.
+    :data:`VALID_CLOSING_CODES`, and 3000-3999 (registered by libraries and
+    frameworks) and 4000-4999 (private use); 1004 is reserved,
+    1005/1006/1015 are for reporting only and never sent.
     """
-    return 1000 <= code <= 1003 or 1007 <= code <= 1014 or 3000 <= code <= 4999
+    return code in _VALID_CLOSING_CODES or 3000 <= code <= 4999
 
 
-def parse_close_payload(payload: BytesLike) -> tuple[int, str]:
+def parse_close_payload(payload: BytesLike) -> tuple[int, bytes]:
     """Decode a received close frame's body into ``(code, reason)`` (section 5.5.1).
 
-    An empty body means no status (1005).  A one-byte body, a code not
-    allowed on the wire, or a reason that is not UTF-8 are errors.
+    An empty body means no status (1005).  A one-byte body or a code not
+    allowed on the wire raise :class:`InvalidCloseCodeException`, a reason
+    that is not UTF-8 :class:`TextFrameEncodingException`, each with ws4py
+    0.6.0's reason as message.
     """
     if not payload:
-        return 1005, ""
+        return 1005, b""
     if len(payload) == 1:
-        raise ProtocolException("close frame with a one-byte payload")
+        raise InvalidCloseCodeException("Payload has invalid length")
     code = struct.unpack_from("!H", payload)[0]
     if not close_code_allowed(code):
-        raise ProtocolException(f"close code {code} is not allowed on the wire")
-    try:
-        reason = bytes(payload[2:]).decode("utf-8")
-    except UnicodeDecodeError:
-        raise TextFrameEncodingException("close reason is not valid UTF-8") from None
+        raise InvalidCloseCodeException(f"Invalid Closing Frame Code: {code}")
+    reason = bytes(payload[2:])
+    if not reason.isascii():
+        try:
+            reason.decode("utf-8")
+        except UnicodeDecodeError:
+            raise TextFrameEncodingException("Invalid UTF-8 bytes") from None
     return code, reason
 
 
 class CloseControlMessage(Message):
-    """A close frame's message: ``code`` and ``reason`` (a ``str``).
+    """A close frame's message: ``code`` and ``reason`` (``bytes``, as in 0.6.0).
 
-    Code 1005 ("no status") is never put on the wire: it builds an empty
-    close frame, as RFC 6455 section 7.4.1 requires.
+    ``reason`` may be given as ``str`` (encoded as UTF-8) or bytes.  Code
+    1005 ("no status", also what a received empty close frame reports) is
+    never put on the wire: it builds an empty close frame, as RFC 6455
+    section 7.4.1 requires.  A reason that would make the frame longer than
+    125 bytes (5.5) is cut on a character boundary.
     """
 
-    def __init__(self, code: int = 1000, reason: str | bytes = "") -> None:
-        if isinstance(reason, (bytes, bytearray)):
-            reason = bytes(reason).decode("utf-8", "replace")
-        if code == 1005:
+    def __init__(self, code: int = 1000, reason: str | bytes | bytearray | None = b"") -> None:
+        if isinstance(reason, str):
+            reason = reason.encode("utf-8")
+        reason = bytes(reason) if reason else b""
+        if code == 1005 or not code:
             data = b""
         else:
-            data = struct.pack("!H", code) + reason.encode("utf-8")
-            if len(data) > 125:
-                # A control frame carries at most 125 bytes (5.5): cut the
-                # reason on a character boundary rather than fail the close.
-                data = data[:125]
-                while True:
-                    try:
-                        data[2:].decode("utf-8")
-                        break
-                    except UnicodeDecodeError:
-                        data = data[:-1]
-                reason = data[2:].decode("utf-8")
+            data = struct.pack("!H", code) + reason
+            if len(data) > MAX_CONTROL_PAYLOAD:
+                reason = reason[: MAX_CONTROL_PAYLOAD - 2]
+                try:
+                    # Up to the last whole character (a final one cut in two is dropped).
+                    reason = reason[: utf_8_decode(reason, "strict", False)[1]]
+                except UnicodeDecodeError:
+                    pass  # not UTF-8 anyway: cut where it falls
+                data = data[:2] + reason
         super().__init__(OPCODE_CLOSE, data)
         self.code = code
-        self.reason = reason
-        self.completed = True
+        self.reason: bytes = reason
+
+    def __len__(self) -> int:
+        """Characters of the reason, as 0.6.0 (its text is the reason, not the code)."""
+        return len(str(self))
 
     def __str__(self) -> str:
-        return self.reason
+        return self.reason.decode("utf-8", "replace")
 
     def __repr__(self) -> str:
         return f"<CloseControlMessage code={self.code} reason={self.reason!r}>"
@@ -225,7 +258,6 @@ class PingControlMessage(Message):
 
     def __init__(self, data: Any = None) -> None:
         super().__init__(OPCODE_PING, data)
-        self.completed = True
 
 
 class PongControlMessage(Message):
@@ -233,4 +265,3 @@ class PongControlMessage(Message):
 
     def __init__(self, data: Any = None) -> None:
         super().__init__(OPCODE_PONG, data)
-        self.completed = True

@@ -25,6 +25,7 @@ from typing import Any
 
 from ws4py.exc import (
     FrameTooLargeException,
+    InvalidCloseCodeException,
     ProtocolException,
     TextFrameEncodingException,
     WebSocketException,
@@ -40,6 +41,7 @@ from ws4py.framing import (
 )
 from ws4py.masking import mask
 from ws4py.messaging import (
+    VALID_CLOSING_CODES,
     BinaryMessage,
     CloseControlMessage,
     Message,
@@ -51,7 +53,7 @@ from ws4py.messaging import (
 )
 from ws4py.utf8validator import UTF8_REJECT, _dfa_state
 
-__all__ = ["DEFAULT_MAX_MESSAGE_SIZE", "Stream"]
+__all__ = ["DEFAULT_MAX_MESSAGE_SIZE", "VALID_CLOSING_CODES", "Stream"]
 
 #: Largest message accepted by default: 16 MiB.  Larger ones fail the
 #: connection with 1009 as soon as a frame header announces them.
@@ -198,21 +200,53 @@ class Stream:
     def receiver(self) -> Generator[int, bytes, None]:
         """The classic parser: send it bytes, it yields how many it needs next.
 
-        Fed at most what it asks for, it completes at most one frame per
-        send, as classic ws4py did; fed more, nothing is lost: completed
-        messages queue up behind :attr:`message`.
+        It asks for what ws4py 0.6.0's asked for (:meth:`_classic_need`).  Fed
+        at most that, it completes at most one frame per send, as 0.6.0 did;
+        fed more, nothing is lost: completed messages queue up behind
+        :attr:`message`.  A malformed close frame (one-byte body, a code not
+        allowed on the wire) is reported as 0.6.0 did, as :attr:`closing` with
+        code 1005 and the reason, not in :attr:`errors`; :meth:`feed`, which
+        the I/O layers use, fails the connection with 1002 instead (RFC 6455
+        section 7.1.7).
         """
         while True:
-            data = yield self._need
-            if not data:
+            data = yield self._classic_need()
+            if not data or self._stopped:
                 continue
-            for event in self.feed(data):
+            events: list[Message] = []
+            try:
+                self._parse(data, events)
+            except InvalidCloseCodeException as exc:
+                self._stop()
+                self.closing = CloseControlMessage(1005, str(exc))
+            except WebSocketException as exc:
+                self._fail(exc)
+            for event in events:
                 if isinstance(event, PingControlMessage):
                     self.pings.append(event)
                 elif isinstance(event, PongControlMessage):
                     self.pongs.append(event)
                 elif not isinstance(event, CloseControlMessage):
                     self.messages.append(event)  # the close is in ``closing``
+
+    def _classic_need(self) -> int:
+        """How many bytes 0.6.0's parser asked for at this point of a frame.
+
+        One for each of the two first header bytes (and once parsing ended),
+        then the rest of the 16- or 64-bit length, of the masking key, and of
+        the payload.
+        """
+        if self._frame is not None:
+            return self._frame.remaining
+        buf = self._buf
+        have = len(buf)
+        if have < 2 or self._stopped:
+            return 1
+        length = buf[1] & 0x7F
+        hlen = 4 if length == 126 else 10 if length == 127 else 2
+        if have < hlen:
+            return hlen - have
+        return hlen + (4 if buf[1] & 0x80 else 0) - have
 
     # -- the parser --------------------------------------------------------
 
@@ -237,10 +271,14 @@ class Stream:
             self._fail(exc)
         return events
 
-    def _fail(self, exc: WebSocketException) -> None:
+    def _stop(self) -> None:
         self._stopped = True
         self._frame = None
         self._buf = bytearray()
+
+    def _fail(self, exc: WebSocketException) -> None:
+        """Stop parsing; the error goes to :attr:`errors` with its close code and message."""
+        self._stop()
         self.errors.append(CloseControlMessage(exc.code, str(exc)))
 
     def _parse(self, data: bytes | bytearray | memoryview, events: list[Message]) -> None:
@@ -339,9 +377,7 @@ class Stream:
                         try:
                             utf_8_decode(payload, "strict", True)
                         except UnicodeDecodeError:
-                            raise TextFrameEncodingException(
-                                "text message is not valid UTF-8"
-                            ) from None
+                            raise TextFrameEncodingException("Invalid UTF-8 bytes") from None
                     append(received_message(b0 & 0x0F, payload))
                     continue
                 opcode = b0 & 0x0F
@@ -403,7 +439,7 @@ class Stream:
         """Rules checked on a data frame's header, before its payload is buffered."""
         if opcode == 0:
             if self._msg is None:
-                raise ProtocolException("continuation frame with no message started")
+                raise ProtocolException("Message not started yet")
             if rsv and not self._msg.rsv:
                 # Extensions only see messages whose first frame has RSV bits:
                 # bits on a later frame would otherwise pass unread.
@@ -411,7 +447,7 @@ class Stream:
                     "RSV bits on a continuation frame of a message whose first frame had none"
                 )
         elif self._msg is not None:
-            raise ProtocolException("new data frame inside a fragmented message")
+            raise ProtocolException("Received a new message before completing previous")
         limit = self.max_message_size
         if limit is not None and self._msg_size + length > limit:
             raise FrameTooLargeException(f"message larger than {limit} bytes")
@@ -432,7 +468,7 @@ class Stream:
                 try:
                     utf_8_decode(payload, "strict", True)
                 except UnicodeDecodeError:
-                    raise TextFrameEncodingException("text message is not valid UTF-8") from None
+                    raise TextFrameEncodingException("Invalid UTF-8 bytes") from None
             msg: Message = TextMessage(payload)
         else:
             msg = BinaryMessage(payload)
@@ -446,14 +482,14 @@ class Stream:
         try:
             decoder.decode(data, final)
         except UnicodeDecodeError:
-            raise TextFrameEncodingException("text message is not valid UTF-8") from None
+            raise TextFrameEncodingException("Invalid UTF-8 bytes") from None
         if not final:
             # The codec keeps a few invalid prefixes pending until more bytes
             # come (ED A0..ED BF, the start of an encoded surrogate); the DFA
             # rejects them at once, and fail-fast must too.
             pending = decoder.getstate()[0]
             if pending and _dfa_state(pending) == UTF8_REJECT:
-                raise TextFrameEncodingException("text message is not valid UTF-8")
+                raise TextFrameEncodingException("Invalid UTF-8 bytes")
 
     def _complete(
         self,
@@ -502,7 +538,7 @@ class Stream:
             else:
                 self._check_text(payload, bool(fin))
         if payload:
-            msg.extend(payload)
+            msg._append(payload)
         if fin:
             msg.completed = True
             # The payload is decoded: the RSV bits described the wire form, and
@@ -525,9 +561,12 @@ class Stream:
         """A :class:`BinaryMessage` ready to be built."""
         return BinaryMessage(bytes)
 
-    def close(self, code: int = 1000, reason: str | bytes = "") -> bytes:
-        """The bytes of a close frame with ``code`` and ``reason``."""
-        return CloseControlMessage(code, reason).single(mask=self.always_mask)
+    def close(self, code: int = 1000, reason: str | bytes = b"") -> CloseControlMessage:
+        """A :class:`CloseControlMessage` with ``code`` and ``reason``, as 0.6.0 returned.
+
+        Its bytes are ``.single(mask=stream.always_mask)``.
+        """
+        return CloseControlMessage(code, reason)
 
     def ping(self, data: str | bytes = "") -> bytes:
         """The bytes of a ping frame."""
@@ -548,4 +587,3 @@ class Stream:
         self._messages = None
         self._pings = None
         self._pongs = None
-
