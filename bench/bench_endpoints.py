@@ -1257,7 +1257,7 @@ class Ws4pyPingPong(ClientUnderTest):
                     self.t_end = now
                     done.set()
                     return
-                self.send(payload)
+                self.send(payload, True)
 
         self.payload = payload
         self.ws = PingPong(url)
@@ -1272,7 +1272,7 @@ class Ws4pyPingPong(ClientUnderTest):
         try:
             t0 = time.perf_counter()
             ws.stop_at = t0 + duration
-            ws.send(self.payload)
+            ws.send(self.payload, True)
             if not self.done.wait(duration + 30):
                 raise RuntimeError("ws4py client stalled")
         finally:
@@ -1304,12 +1304,12 @@ class Ws4pyRequestReply(ClientUnderTest):
 
         self.ws = ws = Blocking(url)
         ws.connect()
-        ws.send(payload)
+        ws.send(payload, True)
         if replies.get(timeout=10).data != payload:
             raise RuntimeError("ws4py client: wrong echo")
 
         def step() -> None:
-            ws.send(payload)
+            ws.send(payload, True)
             replies.get()
 
         self.step = step
