@@ -351,7 +351,7 @@ def test_peer_close_and_eof_end_websockets(manager: WebSocketManager, sockets: S
     ws1, peer1 = managed(manager, sockets)
     ws2, peer2 = managed(manager, sockets)
     peer1.send(CLOSE, struct.pack("!H", 4000) + b"bye")
-    assert peer1.recv_close() == (4000, "")
+    assert peer1.recv_close() == (4000, "bye")  # echoed with its reason, as 0.6.0
     assert ws1.wait_closed() == (4000, b"bye")
     peer1.expect_eof()
     peer2.sock.close()
