@@ -174,8 +174,12 @@ class Connection:
     # -- receiving -----------------------------------------------------------
 
     def receive_data(self, data: BytesLike) -> list[Message]:
-        """Parse received bytes into events (messages, pings, pongs, close)."""
-        if self.state is State.CLOSED and self.close_received is not None:
+        """Parse received bytes into events (messages, pings, pongs, close).
+
+        Nothing once the connection is closed: after the closing handshake, a
+        failure or the end of the transport, late bytes are not the peer's to say.
+        """
+        if self.state is State.CLOSED:
             return []
         return self.stream.feed(data)
 

@@ -631,7 +631,9 @@ class WebSocket:
                 "Failing %s: %s (%s)", format_addresses(self), core.failure, core.close_code
             )
             self._write_quietly(reply)
-        return not self.terminated
+        # The protocol's view, as the classic process(): flags set by hand end
+        # run()'s loop (terminated) but do not stop the parsing of these bytes.
+        return core.state is not State.CLOSED
 
     def _write_quietly(self, data: bytes) -> None:
         try:

@@ -238,8 +238,16 @@ def process_once_terminated(how: str) -> dict[str, Any]:
     return {
         "terminated": ws.terminated,
         "once": outcome(ws.once),
+        "process": outcome(ws.process, peer_frame(0x1, b"later")),
         "events": ws.events,
     }
+
+
+def process_after_terminate() -> Any:
+    """``process()`` once ``terminate()`` ran."""
+    ws = _recorder()(MockSocket())
+    ws.terminate()
+    return {"process": outcome(ws.process, peer_frame(0x1, b"late")), "events": ws.events}
 
 
 def send_when(state: str) -> dict[str, Any]:

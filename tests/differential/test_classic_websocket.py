@@ -207,9 +207,25 @@ def test_terminate_calls_closed_1006_going_away(classic: Differential, close_fir
 
 @pytest.mark.parametrize("how", ["handshake", "flags"])
 def test_once_returns_false_once_terminated(classic: Differential, how: str) -> None:
+    """once() reads nothing once terminated; process() parses only while the protocol is open.
+
+    Flags set by hand end run()'s loop but, as in 0.6.0, process() still hands
+    the bytes it is given to the application.
+    """
     result = classic.same(scenarios.process_once_terminated, how)
     assert result["terminated"] is True and result["once"] == ("ok", False)
-    assert result["events"] == []
+    if how == "handshake":
+        assert result["process"] == ("ok", False) and result["events"] == []
+    else:
+        assert result["process"] == ("ok", True)
+        assert result["events"] == [("message", False, b"later")]
+
+
+def test_process_after_terminate(classic: Differential) -> None:
+    ours, theirs = classic.both(scenarios.process_after_terminate)
+    assert theirs["process"] == ("raise", "AttributeError")  # 0.6.0: its stream is None
+    assert ours["process"] == ("ok", False)
+    assert ours["events"] == theirs["events"] == [("closed", 1006, "Going away", "str")]
 
 
 def test_terminated_flags_are_settable(classic: Differential) -> None:
