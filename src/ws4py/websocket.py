@@ -80,6 +80,17 @@ def _give_back_buffer(buf: bytearray) -> None:
     _buffers.buf = buf
 
 
+def _has_descriptor(sock: Any) -> bool:
+    """True for a socket of another kind (gevent's, a TLS tunnel) over a real descriptor.
+
+    Decided on the class, without calling anything: a test double (a
+    ``MagicMock``, a plain class with ``sendall``) has no ``send``/``fileno``
+    of its class, and its recorded calls stay those the classic code made.
+    """
+    cls = type(sock)
+    return callable(getattr(cls, "send", None)) and callable(getattr(cls, "fileno", None))
+
+
 def _sendall(sock: socket.socket, data: bytes | memoryview, timeout: float | None) -> None:
     """``sock.sendall(data)`` bounded by ``timeout`` seconds in all, not per call.
 
@@ -89,9 +100,9 @@ def _sendall(sock: socket.socket, data: bytes | memoryview, timeout: float | Non
     ``send`` only means nothing could be written yet: try again (TLS included,
     as OpenSSL expects, with the same bytes) until the overall deadline.
     """
-    if not isinstance(sock, socket.socket):
-        # A duck-typed socket (a test double, a wrapper): the classic
-        # contract is sendall(), which it may be all it has.
+    if not isinstance(sock, socket.socket) and not _has_descriptor(sock):
+        # A duck-typed socket (the classic unit tests' mock): the classic
+        # contract is sendall(), which may be all it has.
         sock.sendall(data)
         return
     deadline = None if timeout is None else time.monotonic() + timeout

@@ -496,3 +496,28 @@ def client_negotiation(protocol: str | None, extension: str | None) -> dict[str,
         ws.close_connection()
         server.join(10)
         listener.close()
+
+
+def magicmock_socket(kind: str, data: Any, binary: bool | None) -> list[Any]:
+    """The classic unit tests' way: ``WebSocket(sock=MagicMock())``, then every socket call.
+
+    ``send``, ``close()`` and ``terminate()``; the calls made on the mock, in
+    order, written bytes parsed into frames.
+    """
+    from unittest.mock import MagicMock
+
+    from ws4py.websocket import WebSocket
+
+    sock = MagicMock()
+    ws = WebSocket(sock=sock)
+    payload = _payload(kind, data)
+    ws.send(payload) if binary is None else ws.send(payload, binary)
+    ws.close(1001, "bye")
+    ws.terminate()
+    calls = []
+    for name, args, _ in sock.method_calls:
+        if name == "sendall":
+            calls.append((name, frames(bytes(args[0]))))
+        else:
+            calls.append((name, plain(list(args))))
+    return calls

@@ -418,3 +418,14 @@ def test_client_protocols_and_extensions(
     assert ours["extensions"] == text(theirs["extensions"])  # the same strings, as str
     assert text(ours["protocols"]) == text(theirs["protocols"])
     assert all(isinstance(v, str) for v in ours["extensions"])
+
+
+@pytest.mark.parametrize(
+    ("kind", "data", "binary"),
+    [("str", "hello", None), ("bytes", b"hello", None), ("bytes", b"\x00\xff", True)],
+)
+def test_over_a_magicmock_socket(classic: Differential, kind: str, data: Any, binary: Any) -> None:
+    """Issue #14: one sendall() per frame, then shutdown() and close(), as 0.6.0."""
+    calls = classic.same(scenarios.magicmock_socket, kind, data, binary)
+    assert [name for name, _ in calls] == ["sendall", "sendall", "shutdown", "close"]
+    assert calls[1] == ("sendall", [(1, 0, 8, False, b"\x03\xe9bye")])
