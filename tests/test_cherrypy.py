@@ -290,6 +290,28 @@ def test_broadcast_over_the_bus_reaches_every_client(site: Site) -> None:
             assert client.recv(timeout=5) == b"\x01\x02"
 
 
+def test_upgraded_websockets_are_published_on_handle_websocket(site: Site) -> None:
+    """As 0.6.0: ``'handle-websocket'`` carries the websocket and the peer's address."""
+    seen: list[tuple[Any, Any]] = []
+
+    def listener(websocket: Any, peer: Any) -> None:
+        seen.append((websocket, peer))
+
+    cherrypy.engine.subscribe("handle-websocket", listener)
+    try:
+        with socket.create_connection((HOST, site.port), timeout=5) as sock:
+            sock.sendall(handshake(site.port))
+            assert read_head(sock).startswith(b"HTTP/1.1 101")
+            wait_for(lambda: len(seen) == 1)
+            websocket, peer = seen[0]
+            assert peer == sock.getsockname()
+            assert websocket in site.plugin.manager  # the plugin got it too
+            sock.sendall(mask_frame(TEXT, b"still served"))
+            assert read_frame(sock) == (TEXT, b"still served")
+    finally:
+        cherrypy.engine.unsubscribe("handle-websocket", listener)
+
+
 @pytest.mark.parametrize(
     ("request_bytes", "status", "header"),
     [

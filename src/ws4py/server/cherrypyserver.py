@@ -27,8 +27,9 @@ cheroot is told not to keep it alive and not to shut its socket down
 (``close_connection`` on its request, ``linger`` on its connection: no
 reuse, no close), bytes it had already read past the request head are given
 to the websocket, and the websocket is published on the bus
-(``'handle-websocket-upgrade'``) for :class:`WebSocketPlugin`, whose
-:class:`ws4py.manager.WebSocketManager` runs it.
+(``'handle-websocket'``, with the peer's address, as ws4py 0.6.0 did) for
+:class:`WebSocketPlugin`, whose :class:`ws4py.manager.WebSocketManager` runs
+it.
 
 The take-over needs cheroot's request, which the WSGI environ does not carry:
 the plugin gives each cheroot server of the engine a gateway (cheroot's
@@ -50,7 +51,7 @@ from typing import Any
 import cherrypy
 from cherrypy.process import plugins
 
-from ws4py import WS_VERSION, format_addresses
+from ws4py import WS_VERSION
 from ws4py.exc import HandshakeError
 from ws4py.extensions import ServerExtensionFactory, default_server_extensions
 from ws4py.handshake import validate_environ
@@ -196,7 +197,8 @@ class _GatewayMixin:
         conn = req.conn
         conn.linger = True
         websocket.pending_input = _buffered_input(conn.rfile)
-        if not self._ws4py_bus.publish("handle-websocket-upgrade", websocket):
+        peer = (req.conn.remote_addr, req.conn.remote_port)
+        if not self._ws4py_bus.publish("handle-websocket", websocket, peer):  # [] or [None]
             # No plugin listens any more: a thread of its own, then.
             logger.warning("No WebSocketPlugin for %s: running it in a thread", websocket)
             threading.Thread(target=websocket.run, name="WebSocket", daemon=True).start()
@@ -221,12 +223,14 @@ def _install_gateway(httpserver: Any, bus: Any) -> None:
 class WebSocketPlugin(plugins.SimplePlugin):  # type: ignore[misc]
     """Runs the websockets of a CherryPy engine in a :class:`WebSocketManager`.
 
-    Bus channels: ``'handle-websocket-upgrade'`` (a websocket whose handshake
-    is done: the manager takes it) and ``'websocket-broadcast'`` (a message
-    for every websocket: ``engine.publish('websocket-broadcast', message)``,
-    or ``(message, binary)``).  When the engine stops, websockets are closed
-    with 1001 and given ``stop_timeout`` seconds to finish their closing
-    handshake.
+    As ws4py 0.6.0's: :meth:`start` (the engine's ``'start'``) starts the
+    manager and subscribes to the bus channels ``'handle-websocket'``
+    (``(websocket, peer_address)``: a websocket whose handshake is done, for
+    the manager), ``'websocket-broadcast'`` (``(message, binary=False)`` for
+    every websocket) and ``'stop'`` (:meth:`cleanup`); :meth:`stop`
+    unsubscribes them.  :meth:`cleanup` closes the websockets with 1001 and
+    gives them ``stop_timeout`` seconds to finish their closing handshake
+    before the manager stops.
     """
 
     #: Seconds websockets get to finish closing when the engine stops.
@@ -236,20 +240,26 @@ class WebSocketPlugin(plugins.SimplePlugin):  # type: ignore[misc]
         super().__init__(bus)
         self.manager = WebSocketManager()
 
+    def _channels(self) -> list[tuple[str, Any]]:
+        return [
+            ("stop", self.cleanup),
+            ("handle-websocket", self.handle),
+            ("websocket-broadcast", self.broadcast),
+        ]
+
     def subscribe(self) -> None:
         super().subscribe()
-        self.bus.subscribe("handle-websocket-upgrade", self.handle)
-        self.bus.subscribe("websocket-broadcast", self.broadcast)
         if self.bus.state in (self.bus.states.STARTING, self.bus.states.STARTED):
-            self._install_gateways()
+            self.start()  # the engine will not publish 'start' again
 
     def unsubscribe(self) -> None:
         super().unsubscribe()
-        self.bus.unsubscribe("handle-websocket-upgrade", self.handle)
-        self.bus.unsubscribe("websocket-broadcast", self.broadcast)
+        self.stop()
 
     def start(self) -> None:
         self.bus.log("Starting WebSocket processing")
+        for channel, callback in self._channels():
+            self.bus.subscribe(channel, callback)
         if self.manager.ident is not None and not self.manager.is_alive():
             self.manager = WebSocketManager()  # a thread runs once: a new one
         if not self.manager.is_alive():
@@ -261,6 +271,11 @@ class WebSocketPlugin(plugins.SimplePlugin):  # type: ignore[misc]
 
     def stop(self) -> None:
         self.bus.log("Terminating WebSocket processing")
+        for channel, callback in self._channels():
+            self.bus.unsubscribe(channel, callback)
+
+    def cleanup(self) -> None:
+        """Close every websocket (1001), let them finish for a while, stop the manager."""
         manager = self.manager
         manager.close_all()
         deadline = time.monotonic() + self.stop_timeout
@@ -288,11 +303,10 @@ class WebSocketPlugin(plugins.SimplePlugin):  # type: ignore[misc]
                 adapter.httpserver, adapter.bind_addr = adapter.httpserver_from_self()
             _install_gateway(adapter.httpserver, self.bus)
 
-    def handle(self, ws_handler: WebSocket, peer_addr: Any = None) -> bool:
-        """Run an upgraded websocket in the manager."""
-        self.bus.log(f"Handling WebSocket {format_addresses(ws_handler)}")
+    def handle(self, ws_handler: WebSocket, peer_addr: Any = None) -> None:
+        """Track ``ws_handler``: the manager runs it (``peer_addr`` is for the log)."""
+        logger.debug("Handling the WebSocket of %s", peer_addr)
         self.manager.add(ws_handler)
-        return True
 
     def broadcast(self, message: Any, binary: bool = False) -> None:
         """Send ``message`` to every websocket of the manager."""
