@@ -409,3 +409,67 @@ def tls_connect(port: int, ssl_options: dict[str, Any] | None) -> Any:
     started = ws._th.ident is not None
     ended = _wait(lambda: not ws._th.is_alive())
     return {"started": started, "ended": ended, "events": ws.__dict__.get("events", [])}
+
+
+# ---------------------------------------------------------------------------
+# Row 16: the names 0.6.0's client and server modules had
+# ---------------------------------------------------------------------------
+
+
+def module_names(module: str) -> list[str]:
+    """The public names of ``module`` that are not modules themselves."""
+    import importlib
+    import types
+
+    namespace = vars(importlib.import_module(module))
+    return sorted(
+        name
+        for name, value in namespace.items()
+        if not name.startswith("_") and not isinstance(value, types.ModuleType)
+    )
+
+
+def get_connection_in_a_wsgi_app() -> dict[str, Any]:
+    """``wsgirefserver.get_connection(environ['wsgi.input'])`` in an application of the
+    classic wsgiref recipe is the connection's socket."""
+    from wsgiref.simple_server import make_server
+
+    from ws4py.server.wsgirefserver import (
+        WebSocketWSGIRequestHandler,
+        WSGIServer,
+        get_connection,
+    )
+
+    found: dict[str, Any] = {}
+
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        sock = get_connection(environ["wsgi.input"])
+        found["peer"] = sock.getpeername()
+        found["is_ws4py_socket"] = sock is environ.get("ws4py.socket", sock)
+        start_response("200 OK", [("Content-Length", "2")])
+        return [b"ok"]
+
+    server = make_server(
+        "127.0.0.1", 0, app, server_class=WSGIServer, handler_class=WebSocketWSGIRequestHandler
+    )
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
+    thread.start()
+    try:
+        with socket.create_connection(server.server_address[:2], timeout=WAIT) as client:
+            client.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            answer = b""
+            while not answer.endswith(b"ok"):
+                chunk = client.recv(4096)
+                if not chunk:
+                    break
+                answer += chunk
+            mine = client.getsockname()
+    finally:
+        server.shutdown()
+        thread.join(WAIT)
+        server.server_close()
+    return {
+        "status": answer.split(b"\r\n", 1)[0],
+        "peer_is_the_client": found.get("peer") == mine,
+        "is_ws4py_socket": found.get("is_ws4py_socket"),
+    }

@@ -10,15 +10,18 @@ thread, or add it to a :class:`ws4py.manager.WebSocketManager` from
 
 from __future__ import annotations
 
-import base64
 import logging
 import os
 import socket
 import ssl
 import time
+from base64 import b64encode
+from hashlib import sha1 as sha1  # a name ws4py 0.6.0 had here (issue #21, row 16)
 from typing import Any
 from urllib.parse import urlsplit
 
+from ws4py import WS_KEY as WS_KEY
+from ws4py import WS_VERSION as WS_VERSION
 from ws4py.client.proxy import Proxy, open_tunnel, select_proxy, wrap_tls
 from ws4py.client.redirects import (
     CREDENTIAL_HEADERS,
@@ -238,7 +241,7 @@ class WebSocketBaseClient(WebSocket):
 
     @staticmethod
     def _fresh_key() -> bytes:
-        return base64.b64encode(os.urandom(16))
+        return b64encode(os.urandom(16))
 
     def _target_now(self) -> tuple[str, str, int | None, str, str | None]:
         return self.scheme, self.host, self.port, self.resource, self.unix_socket_path

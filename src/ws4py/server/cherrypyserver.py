@@ -46,12 +46,21 @@ import logging
 import threading
 import time
 from collections.abc import Iterable
+from hashlib import sha1 as sha1
 from typing import Any
 
 import cherrypy
+from cheroot.server import HTTPConnection as HTTPConnection  # names ws4py 0.6.0 had here
+from cheroot.server import HTTPRequest as HTTPRequest  # (issue #21, row 16)
+from cheroot.server import KnownLengthRFile as KnownLengthRFile
+from cherrypy import Tool as Tool
 from cherrypy.process import plugins
 
+from ws4py import WS_KEY as WS_KEY
 from ws4py import WS_VERSION
+from ws4py.compat import detach_connection as detach_connection
+from ws4py.compat import get_connection as get_connection
+from ws4py.compat import py3k as py3k
 from ws4py.exc import HandshakeError
 from ws4py.extensions import ServerExtensionFactory, default_server_extensions
 from ws4py.handshake import validate_environ

@@ -45,6 +45,7 @@ from wsgiref.simple_server import WSGIServer as _WSGIServer
 from wsgiref.simple_server import make_server as _make_server
 
 from ws4py import format_addresses
+from ws4py.compat import get_connection as get_connection  # 0.6.0's name (issue #21, row 16)
 from ws4py.exc import HandshakeError
 from ws4py.handshake import HeadReader, Request, parse_request, reject_response_bytes
 from ws4py.limits import ConnectionLimiter, busy_response
@@ -64,6 +65,22 @@ logger = logging.getLogger("ws4py")
 
 #: Largest request body read for a plain HTTP request.
 MAX_BODY_SIZE = 1024 * 1024
+
+
+class _RequestBody(io.BytesIO):
+    """``environ['wsgi.input']``: the body, already read; its ``raw._sock`` is the connection.
+
+    So that 0.6.0's ``get_connection(environ['wsgi.input'])`` still finds
+    the socket (``environ['ws4py.socket']`` is the same one).
+    """
+
+    def __init__(self, body: bytes, sock: socket.socket) -> None:
+        super().__init__(body)
+        self._sock = sock
+
+    @property
+    def raw(self) -> _RequestBody:
+        return self
 
 
 class WebSocketWSGIHandler(SimpleHandler):
@@ -160,7 +177,7 @@ class WebSocketWSGIRequestHandler(WSGIRequestHandler):
             return
         except OSError:
             return
-        environ["wsgi.input"] = io.BytesIO(body)
+        environ["wsgi.input"] = _RequestBody(body, sock)
         handler = self.WebSocketWSGIHandler(
             environ["wsgi.input"], self.wfile, self.get_stderr(), environ, multithread=True  # type: ignore[arg-type]
         )

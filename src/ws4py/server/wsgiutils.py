@@ -11,8 +11,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable
+from hashlib import sha1 as sha1  # names ws4py 0.6.0 had here (issue #21, row 16)
 from typing import Any
 
+from ws4py import WS_KEY as WS_KEY
+from ws4py import WS_VERSION as WS_VERSION
+from ws4py import format_addresses as format_addresses
+from ws4py.compat import py3k as py3k
+from ws4py.compat import unicode as unicode
 from ws4py.exc import HandshakeError
 from ws4py.extensions import ServerExtensionFactory, default_server_extensions
 from ws4py.handshake import SubprotocolSelector, validate_environ
