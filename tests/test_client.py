@@ -727,6 +727,176 @@ def test_frames_sent_with_the_101_are_not_lost(
 
 
 # ---------------------------------------------------------------------------
+# ws4py 0.6.0's attributes and hooks (issue #21, rows 14 and 15)
+# ---------------------------------------------------------------------------
+
+
+def test_key_set_before_connect_is_sent_and_checked(
+    echo_server: EchoServer, make_client: Callable[..., Client]
+) -> None:
+    client = make_client(echo_server.url)
+    client.key = "x3JJHMbDL1EzLkh9GBhXDw=="  # str or bytes
+    assert client.key == b"x3JJHMbDL1EzLkh9GBhXDw=="
+    assert b"Sec-WebSocket-Key: x3JJHMbDL1EzLkh9GBhXDw==\r\n" in client.handshake_request
+    client.connect()  # the server's accept is checked against this key
+    client.send("keyed")
+    assert str(client.recv()) == "keyed"
+
+
+def test_a_fresh_key_per_connection_unless_one_was_set(
+    echo_server: EchoServer, make_client: Callable[..., Client]
+) -> None:
+    client = make_client(echo_server.url)
+    keys = []
+    first = client.key
+    for _ in range(2):
+        client.connect()
+        keys.append(client.key)  # the one this connection sent
+        client.close()
+        client.wait_closed()
+    assert keys[0] == first and keys[1] != keys[0]  # a new one drawn by the second connect()
+    client.key = keys[0]
+    for _ in range(2):
+        client.connect()
+        assert client.key == keys[0]
+        client.close()
+        client.wait_closed()
+
+
+def test_the_unix_socket_recipe_with_a_resource(
+    tmp_path: Path, make_client: Callable[..., Client]
+) -> None:
+    """0.6.0's recipe: ``ws+unix://`` then ``ws.resource = '/ws'`` before connect()."""
+    paths: queue.Queue[str] = queue.Queue()
+
+    def record(connection: ServerConnection, request: Any) -> None:
+        paths.put(request.path)
+
+    path = str(tmp_path / "app.sock")
+    server = WebsocketsServer(unix_path=path, process_request=record)
+    try:
+        client = make_client(f"ws+unix://{path}")
+        assert client.resource == "/" and client.port is None
+        client.resource = "/ws?room=1"
+        client.connect()
+        assert paths.get(timeout=WAIT) == "/ws?room=1"
+        client.send("to /ws")
+        assert str(client.recv()) == "to /ws"
+        client.close()
+        client.wait_closed()
+    finally:
+        server.stop()
+
+
+def test_host_port_and_url_set_before_connect(
+    start_server: Callable[..., Any], make_client: Callable[..., Client]
+) -> None:
+    first, second = start_server(), start_server()
+    client = make_client(first.url)
+    client.port = int(second.url.split(":")[2].split("/")[0])  # as 0.6.0: host and port
+    client.connect()
+    assert second.requests.get(timeout=WAIT)["host"] == f"127.0.0.1:{client.port}"
+    assert first.requests.empty()
+    client.close()
+    client.wait_closed()
+    client.url = first.url  # re-parsed: the next connect() goes there
+    assert client.port != int(second.url.split(":")[2].split("/")[0])
+    client.connect()
+    assert first.requests.get(timeout=WAIT)["host"].startswith("127.0.0.1:")
+    client.close()
+    client.wait_closed()
+
+
+def test_protocols_after_connect_and_offered_again(
+    start_server: Callable[..., Any], make_client: Callable[..., Client]
+) -> None:
+    server = start_server("websockets", subprotocols=["v2", "v1"])
+    client = make_client(server.url, protocols=["v1", "v2"])
+    client.connect()
+    assert client.subprotocol in ("v1", "v2")
+    assert client.protocols == [client.subprotocol]  # as 0.6.0: the server's choice
+    assert client.extensions == []
+    assert server.requests.get(timeout=WAIT)["sec-websocket-protocol"] == "v1,v2"
+    client.close()
+    client.wait_closed()
+    client.connect()  # reconnecting offers the original list again
+    assert server.requests.get(timeout=WAIT)["sec-websocket-protocol"] == "v1,v2"
+    client.close()
+    client.wait_closed()
+    client.protocols = ["v2"]  # a list set by the user is what is offered
+    client.connect()
+    assert server.requests.get(timeout=WAIT)["sec-websocket-protocol"] == "v2"
+    assert client.subprotocol == "v2"
+
+
+class Hooked(Client):
+    """Overrides 0.6.0's hooks: records what they are given, requires a header."""
+
+    def __init__(self, url: str, call_super: bool = True, **kwargs: Any) -> None:
+        self.lines: list[bytes] = []
+        self.header_blocks: list[bytes] = []
+        self.call_super = call_super
+        super().__init__(url, **kwargs)
+
+    def process_response_line(self, response_line: bytes) -> None:
+        self.lines.append(response_line)
+        if self.call_super:
+            super().process_response_line(response_line)
+
+    def process_handshake_header(self, headers: bytes) -> tuple[list[str], list[str]]:
+        self.header_blocks.append(headers)
+        if b"x-session" not in headers.lower():
+            raise HandshakeError("the server did not give a session")
+        if self.call_super:
+            return super().process_handshake_header(headers)
+        return [], []
+
+
+def test_response_hooks(raw_server: Callable[..., RawServer]) -> None:
+    def answer(conn: socket.socket, head: bytes) -> None:
+        extra = "X-Session: 42\r\n" if b"/with-session" in head else ""
+        conn.sendall(response_101(request_key(head), extra=extra))
+        finish_close(conn)
+
+    server = raw_server(answer)
+    client = Hooked(server.url + "with-session")
+    try:
+        client.connect()
+        assert client.lines == [b"HTTP/1.1 101 Switching Protocols"]
+        assert b"X-Session: 42" in client.header_blocks[0]
+        deadline = time.monotonic() + WAIT
+        while client.opened_count != 1 and time.monotonic() < deadline:
+            time.sleep(0.01)  # opened() runs in the thread connect() started
+        assert client.opened_count == 1
+        client.close()
+        client.wait_closed()
+    finally:
+        client.close_connection()
+    refused = Hooked(server.url + "without")
+    with pytest.raises(HandshakeError, match="session"):
+        refused.connect()
+    assert refused.opened_count == 0 and not refused._th.is_alive()
+
+
+def test_hooks_overridden_without_super_still_check_the_response(
+    raw_server: Callable[..., RawServer],
+) -> None:
+    def answer(conn: socket.socket, head: bytes) -> None:
+        wrong = base64.b64encode(b"y" * 20).decode()
+        if b"/bad-accept" in head:
+            conn.sendall(response_101("", accept=wrong, extra="X-Session: 1\r\n"))
+        else:
+            conn.sendall(b"HTTP/1.1 403 Forbidden\r\nX-Session: 1\r\n\r\n")
+
+    server = raw_server(answer)
+    for path, words in (("bad-accept", "Sec-WebSocket-Accept"), ("forbidden", "403")):
+        client = Hooked(server.url + path, call_super=False)
+        with pytest.raises(HandshakeError, match=words):
+            client.connect()
+        assert client.lines and client.opened_count == 0
+
+
+# ---------------------------------------------------------------------------
 # Transports: unix sockets, IPv6, TLS
 # ---------------------------------------------------------------------------
 
