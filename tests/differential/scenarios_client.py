@@ -473,3 +473,43 @@ def get_connection_in_a_wsgi_app() -> dict[str, Any]:
         "peer_is_the_client": found.get("peer") == mine,
         "is_ws4py_socket": found.get("is_ws4py_socket"),
     }
+
+
+def mocked_socket_module(url: str, answer_key: bool) -> dict[str, Any]:
+    """0.6.0's own unit-test style: ``ws4py.client.socket`` patched with a MagicMock.
+
+    The mock's ``getaddrinfo`` answers a 4-tuple address, ``recv`` the same
+    response forever; then ``close(code, reason)`` writes a masked close frame.
+    """
+    import ws4py.client
+    from ws4py.client import WebSocketBaseClient
+    from ws4py.framing import Frame
+
+    with mock.patch("ws4py.client.socket") as module:
+        sock = mock.MagicMock()
+        module.socket.return_value = sock
+        module.getaddrinfo.return_value = [
+            (socket.AF_INET, socket.SOCK_STREAM, 0, "", ("127.0.0.1", 80, 0, 0))
+        ]
+        ws = WebSocketBaseClient(url, extensions=[])
+        key = ws.key if answer_key else b"not the key"
+        sock.recv.return_value = response(key=key)
+        result = outcome(ws.connect)
+        out: dict[str, Any] = {
+            "outcome": result,
+            "connect_calls": [tuple(call.args) for call in sock.connect.call_args_list],
+            "module_patched": ws4py.client.socket is module,
+        }
+        if result[0] == "ok":
+            sock.reset_mock()
+            ws.close(code=1000, reason="boom")
+            frame = Frame()
+            data = sock.sendall.call_args_list[0].args[0]
+            frame.parser.send(bytes(data))
+            out["close_frame"] = {
+                "fin": frame.fin,
+                "opcode": frame.opcode,
+                "masked": frame.masking_key is not None,
+                "body": plain(frame.unmask(frame.body)),
+            }
+        return out

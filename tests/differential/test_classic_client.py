@@ -549,3 +549,25 @@ def test_tls_is_verified_by_default(classic: Differential, tls_peer: tuple[TLSSe
     assert ours["events"] == theirs["events"]
     # ...which 0.6.0 itself got wrong: any ``cert_reqs`` turned its checks on, CERT_NONE too.
     assert theirs_none == {"raised": "OSError"}
+
+
+# ---------------------------------------------------------------------------
+# 0.6.0's own unit-test style: the client module's ``socket`` mocked
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("answer_key", [True, False], ids=["right-accept", "wrong-accept"])
+def test_client_over_a_mocked_socket_module(classic: Differential, answer_key: bool) -> None:
+    result = classic.same(scenarios.mocked_socket_module, "ws://127.0.0.1/?token=v", answer_key)
+    assert result["module_patched"]
+    assert result["connect_calls"] == [(("127.0.0.1", 80),)]
+    if answer_key:
+        assert result["outcome"] == ("ok", None)
+        assert result["close_frame"] == {
+            "fin": 1,
+            "opcode": 8,
+            "masked": True,
+            "body": b"\x03\xe8boom",
+        }
+    else:
+        assert result["outcome"] == ("raise", "HandshakeError")
