@@ -91,6 +91,7 @@ def test_len_counts_characters_when_the_data_decodes() -> None:
     assert len(PingControlMessage(b"\xff\xfe")) == 2  # ... 0.6.0 raised here
     assert len(CloseControlMessage(1000, "é")) == 1  # the reason's characters
     assert len(CloseControlMessage(1000)) == 0
+    assert bool(TextMessage("é")) and not TextMessage("") and not CloseControlMessage(1000)
 
 
 def test_defaults_are_empty() -> None:

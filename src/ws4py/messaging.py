@@ -99,6 +99,10 @@ class Message:
             self.data = bytearray(self.data)
         self.data += chunk
 
+    def __bool__(self) -> bool:
+        """Whether there is a payload: what ``len() != 0`` says, without decoding it."""
+        return bool(self.data)
+
     def __len__(self) -> int:
         """Characters of the decoded payload, as 0.6.0 (bytes when it does not decode)."""
         data = self.data
@@ -241,6 +245,9 @@ class CloseControlMessage(Message):
         super().__init__(OPCODE_CLOSE, data)
         self.code = code
         self.reason: bytes = reason
+
+    def __bool__(self) -> bool:
+        return bool(self.reason)
 
     def __len__(self) -> int:
         """Characters of the reason, as 0.6.0 (its text is the reason, not the code)."""

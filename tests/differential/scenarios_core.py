@@ -94,6 +94,7 @@ def describe(message: Any, text_of_anything: bool = False) -> Any:
     if text_of_anything or decodes or hasattr(message, "code"):
         out["len"] = outcome(len, message)
         out["str"] = outcome(str, message)
+        out["bool"] = outcome(bool, message)
     if hasattr(message, "code"):
         out["code"] = message.code
         out["reason"] = plain(message.reason)
