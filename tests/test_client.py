@@ -997,6 +997,22 @@ def test_wss_with_ca_certs(
     assert tls_server.closes.get(timeout=WAIT) == (1000, "tls bye")
 
 
+def test_ssl_options_set_before_connect(
+    tls_server: Any, ca_file: str, make_client: Callable[..., Client]
+) -> None:
+    """As 0.6.0 read them in connect(): set after the constructor, they count."""
+    client = make_client(f"wss://localhost:{tls_server.port}/")
+    with pytest.raises(ssl.SSLCertVerificationError):
+        client.connect()  # verified by default: an unknown CA
+    client.ssl_options = {"ca_certs": ca_file}
+    client.connect()
+    assert isinstance(client.sock, ssl.SSLSocket)
+    client.send("trusted now")
+    assert str(client.recv()) == "trusted now"
+    client.close()
+    assert client.wait_closed()[0] == 1000
+
+
 def test_wss_with_ssl_context(
     tls_server: Any, ca: trustme.CA, make_client: Callable[..., Client]
 ) -> None:
