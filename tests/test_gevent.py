@@ -65,6 +65,7 @@ SCENARIOS = [
     "frames_sent_with_the_handshake",
     "close_codes_both_ways",
     "pool_closes_websockets_on_stop",
+    "pool_broadcast_as_send",
     "other_clients_in_threads",
     "bad_requests_are_refused",
     "plain_http_on_the_same_port",
@@ -289,6 +290,35 @@ def pool_closes_websockets_on_stop() -> None:
         assert not server.pool.websockets
         assert len(server.pool) == 0  # every handler greenlet is over
         assert sorted(CLOSED) == [(1001, b"Server is shutting down")] * 3  # echoed by the clients
+
+
+def pool_broadcast_as_send() -> None:
+    """The pool's broadcast(payload, binary=False) follows send(): bytes are text unless binary."""
+    from ws4py.client.geventclient import WebSocketClient
+
+    with gevent_server() as server:
+        clients = [WebSocketClient(url_of(server)) for _ in range(2)]
+        for client in clients:
+            client.connect()
+        wait_for(lambda: len(server.pool.websockets) == 2)
+        server.pool.broadcast(b'{"as": "text"}')
+        server.pool.broadcast(b"\x00\xff", binary=True)
+        server.pool.broadcast("text")
+        try:
+            server.pool.broadcast(b"\xff not text")
+        except ValueError:
+            pass
+        else:
+            raise AssertionError("invalid UTF-8 went out as text")
+        for client in clients:
+            got = [client.receive() for _ in range(3)]
+            assert [(m.is_binary, bytes(m.data)) for m in got if m is not None] == [
+                (False, b'{"as": "text"}'),
+                (True, b"\x00\xff"),
+                (False, b"text"),
+            ]
+            client.close()
+            assert client.receive() is None
 
 
 def other_clients_in_threads() -> None:
