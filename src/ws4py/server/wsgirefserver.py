@@ -497,6 +497,10 @@ class WSGIServer(socketserver.ThreadingMixIn, _WSGIServer):
     def _run_threaded(self, websocket: WebSocket) -> None:
         try:
             websocket.run()
+        except Exception:
+            # A handler's error, re-raised by run() once it closed with 1011
+            # and logged it: this thread is the server's, not the application's.
+            logger.debug("%s ended on its handler's error", websocket)
         finally:
             with self._upgraded_lock:
                 self._threaded.discard(websocket)
