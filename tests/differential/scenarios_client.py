@@ -66,8 +66,12 @@ class FakeSocket:
         self.closed = False
         self.lock = threading.Lock()
 
+    network: Network | None = None
+
     def connect(self, address: Any) -> None:
         self.connected.append(address)
+        if self.network is not None:
+            self.network.connect_hook(self)
 
     def _next(self, size: int) -> bytes:
         with self.lock:
@@ -126,17 +130,24 @@ class FakeSocket:
 
 
 class Network:
-    """Every socket the client makes, each fed ``incoming``."""
+    """Every socket the client makes, each fed ``incoming`` (or the next of ``then``)."""
 
-    def __init__(self, incoming: list[bytes]) -> None:
+    def __init__(self, incoming: list[bytes], then: list[list[bytes]] | None = None) -> None:
         self.incoming = incoming
+        self.then = list(then or [])
         self.sockets: list[FakeSocket] = []
 
     def socket(self, *args: Any, **kwargs: Any) -> FakeSocket:
         sock = FakeSocket(*args)
         sock.incoming = list(self.incoming)
+        sock.network = self
         self.sockets.append(sock)
         return sock
+
+    def connect_hook(self, sock: FakeSocket) -> None:
+        """A socket that connects after the first one gets the next scripted answer."""
+        if sum(1 for s in self.sockets if s.connected) > 1 and self.then:
+            sock.incoming = list(self.then.pop(0))
 
     @staticmethod
     def getaddrinfo(host: str, port: Any, *args: Any, **kwargs: Any) -> list[Any]:
@@ -156,8 +167,8 @@ class Network:
 
 
 @contextmanager
-def network(incoming: list[bytes]) -> Iterator[Network]:
-    net = Network(incoming)
+def network(incoming: list[bytes], then: list[list[bytes]] | None = None) -> Iterator[Network]:
+    net = Network(incoming, then)
     with mock.patch("socket.socket", net.socket), mock.patch("socket.getaddrinfo", net.getaddrinfo):
         yield net
 
@@ -513,3 +524,24 @@ def mocked_socket_module(url: str, answer_key: bool) -> dict[str, Any]:
                 "body": plain(frame.unmask(frame.body)),
             }
         return out
+
+
+def redirected(status: int, max_redirects: int | None) -> dict[str, Any]:
+    """A redirect answered to the upgrade: 0.6.0 refused it; ours follows it (``max_redirects``).
+
+    ``max_redirects`` None leaves the attribute alone (0.6.0 has none).
+    """
+    first = f"HTTP/1.1 {status} Moved\r\nLocation: ws://127.0.0.1:9001/new\r\n\r\n".encode()
+    with network([first], then=[[response()]]) as net:
+        ws = _client("ws://127.0.0.1:9000/old", extensions=[])
+        ws.key = KEY
+        if max_redirects is not None:
+            ws.max_redirects = max_redirects
+        result = outcome(ws.connect)
+        return {
+            "outcome": result,
+            "connected": net.connected(),
+            "requests": [
+                bytes(sock.sent).split(b"\r\n", 1)[0] for sock in net.sockets if sock.sent
+            ],
+        }

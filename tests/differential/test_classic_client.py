@@ -571,3 +571,20 @@ def test_client_over_a_mocked_socket_module(classic: Differential, answer_key: b
         }
     else:
         assert result["outcome"] == ("raise", "HandshakeError")
+
+
+@pytest.mark.parametrize("status", [301, 302, 307, 308])
+def test_redirects_are_followed(classic: Differential, status: int) -> None:
+    """0.6.0 refused a redirect; ours follows it (``max_redirects=0``: refused, as 0.6.0)."""
+    ours, theirs = classic.both(scenarios.redirected, status, None)
+    assert theirs == {
+        "outcome": ("raise", "HandshakeError"),
+        "connected": [("127.0.0.1", 9000)],
+        "requests": [b"GET /old HTTP/1.1"],
+    }
+    assert ours == {
+        "outcome": ("ok", None),
+        "connected": [("127.0.0.1", 9000), ("127.0.0.1", 9001)],
+        "requests": [b"GET /old HTTP/1.1", b"GET /new HTTP/1.1"],
+    }
+    assert classic.same(scenarios.redirected, status, 0) == theirs
