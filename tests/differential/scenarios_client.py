@@ -545,3 +545,30 @@ def redirected(status: int, max_redirects: int | None) -> dict[str, Any]:
                 bytes(sock.sent).split(b"\r\n", 1)[0] for sock in net.sockets if sock.sent
             ],
         }
+
+
+def environment_proxy(proxy_false: bool) -> dict[str, Any]:
+    """``HTTP_PROXY`` in the environment: 0.6.0 ignored it, ours tunnels through it.
+
+    ``proxy_false`` sets ``ws.proxy = False`` (ours: no proxy; 0.6.0 has no such attribute).
+    """
+    import os
+
+    answers = [b"HTTP/1.1 200 Connection established\r\n\r\n", response()]
+    env = {"HTTP_PROXY": "http://127.0.0.1:3128", "http_proxy": "http://127.0.0.1:3128"}
+    drop = ("NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy")
+    saved = {name: os.environ.pop(name) for name in drop if name in os.environ}
+    try:
+        with mock.patch.dict(os.environ, env), network(answers) as net:
+            ws = _client("ws://127.0.0.1:9000/", extensions=[])
+            ws.key = KEY
+            if proxy_false:
+                ws.proxy = False
+            result = outcome(ws.connect)
+            return {
+                "outcome": result[0],
+                "connected": net.connected(),
+                "first_line": net.sent().split(b"\r\n", 1)[0],
+            }
+    finally:
+        os.environ.update(saved)

@@ -25,6 +25,9 @@ differs on purpose the test takes both results and asserts each side:
   host and only changed ``Origin``).
 * ``wss://`` verifies the server's certificate and host name by default
   (0.6.0: no verification unless ``cert_reqs`` was given).
+* Redirects answered to the upgrade are followed (``max_redirects=0``: not);
+  ``HTTP_PROXY``/``HTTPS_PROXY``/``ALL_PROXY`` are used (``proxy=False``:
+  not).
 * Where 0.6.0 crashes on Python 3 (a status line without a reason, EOF in
   the middle of the response, frames arriving with the 101 to the threaded
   client), ours does the sensible thing.
@@ -588,3 +591,16 @@ def test_redirects_are_followed(classic: Differential, status: int) -> None:
         "requests": [b"GET /old HTTP/1.1", b"GET /new HTTP/1.1"],
     }
     assert classic.same(scenarios.redirected, status, 0) == theirs
+
+
+def test_proxies_from_the_environment(classic: Differential) -> None:
+    """0.6.0 ignored ``HTTP_PROXY``; ours uses it (``proxy=False``: a direct connection)."""
+    ours, theirs = classic.both(scenarios.environment_proxy, False)
+    assert theirs["connected"] == [("127.0.0.1", 9000)]
+    assert theirs["first_line"] == b"GET / HTTP/1.1"
+    assert ours["outcome"] == "ok"
+    assert ours["connected"] == [("127.0.0.1", 3128)]
+    assert ours["first_line"] == b"CONNECT 127.0.0.1:9000 HTTP/1.1"
+    ours, theirs = classic.both(scenarios.environment_proxy, True)
+    assert ours["connected"] == theirs["connected"] == [("127.0.0.1", 9000)]
+    assert ours["first_line"] == theirs["first_line"] == b"GET / HTTP/1.1"
