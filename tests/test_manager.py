@@ -14,6 +14,7 @@ import select
 import socket
 import struct
 import threading
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -814,10 +815,10 @@ def test_no_event_reaches_a_websocket_before_add_finished(
     try:
         assert in_opened.wait(WAIT)
         poller.stale = [a.fileno()]
-        start = poller.rounds
+        start, deadline = poller.rounds, time.monotonic() + WAIT
         while poller.rounds < start + 10:  # ten polls, each reporting the stale event
-            assert adder.is_alive()
-            threading.Event().wait(0.01)
+            assert adder.is_alive() and time.monotonic() < deadline
+            time.sleep(0.01)
         assert calls == []
     finally:
         release.set()
