@@ -272,3 +272,19 @@ def test_crossing_closes_keep_each_peers_code() -> None:
     client, server = machine.sides["client"].conn, machine.sides["server"].conn
     assert (client.close_code, server.close_code) == (3001, 4001)
     assert machine.sides["server"].received == [(0x1, b"before")]
+
+
+def test_a_close_only_the_stream_shows_is_received() -> None:
+    """Fed through the stream's classic parser, the peer's close is taken from ``closing``."""
+    client, server = Connection(client=True), Connection()
+    wire = client.send_close(4002, "bye")
+    assert server.take_stream_close() is None  # nothing parsed yet
+    server.stream.parser.send(wire)
+    closing = server.take_stream_close()
+    assert closing is not None and (closing.code, closing.reason) == (4002, b"bye")
+    assert server.close_received is closing and server.state is State.CLOSED
+    assert server.take_stream_close() is None  # once
+    assert server.fail_reply() == b""  # a close received is not failed afterwards
+    assert server.closed_args() == (4002, b"bye")
+    echo = server.send_close(closing.code, closing.reason)
+    assert client.receive_data(echo)[0].code == 4002

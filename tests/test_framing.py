@@ -566,3 +566,19 @@ def test_a_forked_child_does_not_reuse_its_parents_keys() -> None:
     assert not set(child[i : i + 4] for i in range(0, 32, 4)) & set(
         parent[i : i + 4] for i in range(0, 32, 4)
     )
+
+
+def test_parser_takes_a_str_as_octets() -> None:
+    """ws4py 0.6.0's own tests feed ``chr(n)``: one octet per character."""
+    key = bytes([0xBE, 0x04, 0xE6, 0x6A])
+    data = Frame(OPCODE_TEXT, b"hi", masking_key=key, fin=1).build()
+    f = Frame()
+    assert f.parser.send(chr(data[0])) == 1
+    assert f.parser.send(data[1:2].decode("latin-1")) == 4
+    assert f.parser.send(data[2:].decode("latin-1")) is None
+    assert f.unmask(f.body) == b"hi"
+    for opcode in [*range(3, 8), *range(0xB, 0x10)]:
+        with pytest.raises(ProtocolException):
+            Frame().parser.send(chr(0x80 | opcode))
+    with pytest.raises(TypeError):
+        Frame().parser.send("\u0100")  # not an octet

@@ -821,7 +821,100 @@ def test_classic_attributes_and_manual_driving(endpoints: Endpoints) -> None:
     ws.terminate()
     assert ws.closed_calls == [(1000, b"ack")]
     assert ws.sock is None and ws.environ is None
+    assert ws.stream is None  # released, as in ws4py 0.6.0
     peer.expect_eof()
+    with pytest.raises(ConnectionClosedError):
+        ws.send("late")  # a RuntimeError, not an AttributeError on the gone stream
+    assert ws.process(frame_bytes(TEXT, b"later")) is False
+
+
+class Bracketed(Stream):
+    """A stream with message builders of its own (the classic extension point)."""
+
+    def text_message(self, text: str | bytes) -> TextMessage:
+        data = text.encode("utf-8") if isinstance(text, str) else bytes(text)
+        return TextMessage(b"[" + data + b"]")
+
+    def binary_message(self, bytes: bytes | bytearray) -> BinaryMessage:
+        return BinaryMessage(b"<" + bytes + b">")
+
+
+def test_a_stream_with_its_own_builders_builds_what_send_sends(endpoints: Endpoints) -> None:
+    """send(str/bytes) goes through the stream's text/binary_message(), as 0.6.0's did."""
+    ws, peer = endpoints.server(run=False)
+    assert not ws._stream_builders  # the library's stream: the direct path
+    ws.stream = Bracketed(always_mask=False, expect_masking=True)
+    assert ws._stream_builders
+    ws.send("héllo")
+    ws.send(b"raw", binary=True)
+    ws.send(TextMessage("as is"))  # a Message is sent as itself
+    assert peer.recv_frame() == RawFrame(True, 0, TEXT, False, "[héllo]".encode())
+    assert peer.recv_frame() == RawFrame(True, 0, BINARY, False, b"<raw>")
+    assert peer.recv_frame() == RawFrame(True, 0, TEXT, False, b"as is")
+    with pytest.raises(ValueError):
+        ws.send(b"\xff")  # text must still be UTF-8: checked before the builder
+    ws.close()
+    assert peer.recv_frame().close_code == 1000
+    with pytest.raises(ConnectionClosedError):
+        ws.send("after close")  # nothing after our close, whoever builds it
+    ws.stream = Stream()
+    assert not ws._stream_builders
+
+
+def test_a_close_only_the_stream_shows_is_answered_with_close(endpoints: Endpoints) -> None:
+    """The peer's close parsed by the stream's classic parser: process() answers it.
+
+    0.6.0's process() looked at ``stream.closing`` and called ``close(code,
+    reason)``; the bulk path hands the close over as an event instead.
+    """
+    calls: list[tuple[int, Any]] = []
+
+    class Closing(Recorder):
+        def close(self, code: int = 1000, reason: str | bytes = "") -> None:
+            calls.append((code, reason))
+            super().close(code, reason)
+
+    ws, peer = endpoints.server(Closing, run=False)
+    assert ws.stream is not None
+    for byte in frame_bytes(CLOSE, close_payload(1001, "away")):
+        ws.stream.parser.send(bytes([byte]))
+    assert ws.process(frame_bytes(TEXT, b"after the close")) is False
+    assert calls == [(1001, b"away")]
+    assert peer.recv_frame() == RawFrame(True, 0, CLOSE, False, close_payload(1001, "away"))
+    assert ws.terminated
+    ws.terminate()
+    assert ws.closed_calls == [(1001, b"away")]
+    assert ws.events.get_nowait() == ("closed", 1001, b"away")  # the late text was not read
+    peer.expect_eof()
+
+
+class FailingClose:
+    """A duck-typed socket whose close() fails (a test double, a broken TLS wrapper)."""
+
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+        self.calls: list[str] = []
+
+    def shutdown(self, how: int) -> None:
+        self.calls.append("shutdown")
+
+    def close(self) -> None:
+        self.calls.append("close")
+        raise self.error
+
+
+@pytest.mark.parametrize("error", [OSError("gone"), RuntimeError("mock")])
+def test_a_failing_socket_close_is_forgotten_all_the_same(error: BaseException) -> None:
+    sock = FailingClose(error)
+    ws = Recorder(sock)  # type: ignore[arg-type]
+    ws.close_connection()
+    assert ws.connection is None and sock.calls == ["shutdown", "close"]
+    ws.close_connection()  # once only
+    assert sock.calls == ["shutdown", "close"]
+    ws2 = Recorder(FailingClose(error))  # type: ignore[arg-type]
+    ws2.terminate()  # closed() is called, terminate() completes
+    assert ws2.closed_calls == [(1006, "Going away")] and ws2.connection is None
+    assert ws2.stream is None
 
 
 def test_process_empty_bytes_means_eof(endpoints: Endpoints) -> None:

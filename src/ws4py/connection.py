@@ -201,9 +201,28 @@ class Connection:
                 return self.close_sent.single(mask=self.stream.always_mask)
         return b""
 
+    def take_stream_close(self) -> CloseControlMessage | None:
+        """Record, and return, a close the stream shows that no event handed over.
+
+        :meth:`receive_data` hands the peer's close over as an event, for
+        :meth:`reply_to`.  A stream fed through its classic parser, or
+        replaced by the application (as ws4py 0.6.0's unit tests do), only
+        shows it on ``stream.closing``: it is received all the same.
+        """
+        closing = self.stream.closing
+        if self.close_received is not None or not isinstance(closing, CloseControlMessage):
+            return None
+        self.close_received = closing
+        self.state = State.CLOSED
+        return closing
+
     def fail_reply(self) -> bytes:
-        """After a protocol error: the close frame failing the connection (7.1.7)."""
-        if self.failure is not None or not self.stream.errors:
+        """After a protocol error: the close frame failing the connection (7.1.7).
+
+        Nothing once the peer's close arrived: parsing ends with it, so no
+        error can follow it.
+        """
+        if self.failure is not None or self.close_received is not None or not self.stream.errors:
             return b""
         self.failure = self.stream.errors[0]
         self.state = State.CLOSED

@@ -197,16 +197,23 @@ def build_frame(
     return build_header(opcode, len(payload), fin, rsv) + payload
 
 
-def _fill(buf: bytearray, size: int) -> Generator[int, BytesLike | int | None, None]:
+def _fill(buf: bytearray, size: int) -> Generator[int, BytesLike | int | str | None, None]:
     """Yield how many bytes ``buf`` still lacks to reach ``size``; append what is sent.
 
     An ``int`` is taken as one byte (``data[0]`` of a ``bytes``, as the
-    classic doctest feeds it); ``None`` or nothing sent asks again.
+    classic doctest feeds it), a ``str`` as octets, one per character (code
+    points 0-255: ``chr(n)``, as ws4py 0.6.0's own tests feed it, read with
+    ``ord()``); ``None`` or nothing sent asks again.
     """
     while len(buf) < size:
         data = yield size - len(buf)
         if isinstance(data, int):
             buf.append(data)
+        elif isinstance(data, str):
+            try:
+                buf += data.encode("latin-1")
+            except UnicodeEncodeError:
+                raise TypeError("a str fed to the parser holds octets: code points 0-255") from None
         elif data:
             buf += data
 
@@ -270,7 +277,7 @@ class Frame:
         self.payload_length = len(body)
         #: RSV bits (as in the first byte) that a negotiated extension claims.
         self.rsv_allowed = 0
-        self._parser: Generator[int | None, BytesLike | int | None, None] | None = None
+        self._parser: Generator[int | None, BytesLike | int | str | None, None] | None = None
 
     def build(self) -> bytes:
         """Return the frame's bytes (masked when ``masking_key`` is set)."""
@@ -303,7 +310,7 @@ class Frame:
     unmask = mask
 
     @property
-    def parser(self) -> Generator[int | None, BytesLike | int | None, None]:
+    def parser(self) -> Generator[int | None, BytesLike | int | str | None, None]:
         if self._parser is None:
             self._parser = self._parsing()
             next(self._parser)
@@ -315,7 +322,7 @@ class Frame:
             self._parser.close()
             self._parser = None
 
-    def _parsing(self) -> Generator[int | None, BytesLike | int | None, None]:
+    def _parsing(self) -> Generator[int | None, BytesLike | int | str | None, None]:
         buf = bytearray()
         yield from _fill(buf, 1)
         b0 = buf[0]

@@ -248,14 +248,38 @@ class WebSocket:
 
     # -- classic attributes ---------------------------------------------------
 
+    # Class defaults: no per-connection cost.  ``_released_core`` is the core
+    # whose stream terminate() released; ``_stream_builders`` is set when the
+    # application put in a stream whose message builders are its own.
+    _released_core: Connection | None = None
+    _stream_builders = False
+
     @property
-    def stream(self) -> Stream:
-        """The stream parsing and building frames (``core.stream``)."""
-        return self.core.stream
+    def stream(self) -> Stream | None:
+        """The stream parsing and building frames (``core.stream``); None once terminated.
+
+        As in ws4py 0.6.0, :meth:`terminate` releases it and sets it to None
+        (the core keeps the released stream, so late calls fail cleanly:
+        :meth:`send` raises :class:`~ws4py.exc.ConnectionClosedError`).
+        """
+        core = self.core
+        return None if core is self._released_core else core.stream
 
     @stream.setter
-    def stream(self, value: Stream) -> None:
+    def stream(self, value: Stream | None) -> None:
+        if value is None:
+            self._released_core = self.core
+            return
         self.core.stream = value
+        self._released_core = None
+        # The classic send() built str/bytes messages with the stream's
+        # text_message()/binary_message(): a stream with builders of its own
+        # (a subclass, or the classic unit tests' mock) keeps that contract.
+        cls = type(value)
+        self._stream_builders = (
+            getattr(cls, "text_message", None) is not Stream.text_message
+            or getattr(cls, "binary_message", None) is not Stream.binary_message
+        )
 
     @property
     def extension_objects(self) -> list[Extension]:
@@ -373,7 +397,7 @@ class WebSocket:
 
     # -- sending ----------------------------------------------------------------
 
-    def close(self, code: int = 1000, reason: str = "") -> None:
+    def close(self, code: int = 1000, reason: str | bytes = "") -> None:
         """Start the closing handshake; safe to call several times.
 
         The connection ends when the peer's close arrives, or after
@@ -417,6 +441,9 @@ class WebSocket:
         """
         if isinstance(payload, (str, bytes, bytearray, memoryview, Message)):
             message = outgoing_message(payload, binary)
+            if self._stream_builders and message is not payload:
+                self._send_built(payload, binary)
+                return
         elif isinstance(payload, (Iterator, types.GeneratorType)) or (
             isinstance(payload, Iterable) and not isinstance(payload, (dict, set))
         ):
@@ -427,14 +454,14 @@ class WebSocket:
         if message.opcode in (OPCODE_PING, OPCODE_PONG, OPCODE_CLOSE):
             if message.opcode == OPCODE_CLOSE:
                 raise ValueError("use close() to close the connection")
-            self._write(message.single(mask=self.stream.always_mask))
+            self._write(message.single(mask=self.core.stream.always_mask))
             return
         data = message.data
         if (
             self._nonblocking
             and len(data) >= VECTOR_WRITE_MIN
             and not self.core.extensions
-            and not self.stream.always_mask
+            and not self.core.stream.always_mask
             and type(self.sock) is socket.socket
         ):
             with self._send_lock:
@@ -443,6 +470,19 @@ class WebSocket:
             return
         with self._send_lock:
             self._write(self.core.send_message(message))
+
+    def _send_built(self, payload: Any, binary: bool) -> None:
+        """Send ``payload`` as the application's stream builds it (see :attr:`stream`).
+
+        ``payload`` was checked by :func:`~ws4py.connection.outgoing_message`
+        (text must be UTF-8); the frame is what the stream's
+        ``text_message(payload)``/``binary_message(payload)`` ``.single()`` gives.
+        """
+        stream = self.core.stream
+        build = stream.binary_message if binary else stream.text_message
+        with self._send_lock:
+            self.core.check_open()
+            self._write(build(payload).single(mask=stream.always_mask))
 
     def _write_vec(self, header: bytes, payload: Any) -> None:
         """Non-blocking :meth:`_write` of ``header + payload``, the payload not copied."""
@@ -636,6 +676,11 @@ class WebSocket:
             elif opcode == OPCODE_PONG:
                 self._ping_sent_at = None
                 self._call_handler(self.ponged, event)
+        closing = core.take_stream_close()
+        if closing is not None:
+            # A close only the stream shows (see Connection.take_stream_close):
+            # answered through close(), as ws4py 0.6.0's process() did.
+            self.close(closing.code, closing.reason)
         reply = core.fail_reply()
         if reply:
             logger.info(
@@ -756,6 +801,7 @@ class WebSocket:
                 return
             self._terminated_done = True
         core, sock = self.core, self.sock
+        core.take_stream_close()
         core.connection_lost()
         try:
             self.closed(*core.closed_args())
@@ -765,7 +811,8 @@ class WebSocket:
             if self.core is core:
                 self.close_connection()
                 self.environ = None
-                self.stream.release()
+                core.stream.release()
+                self.stream = None  # released, as in ws4py 0.6.0
             elif sock is not None:
                 # closed() connected again (the classic manual reconnect):
                 # end the old socket only, the new connection is live.
@@ -798,7 +845,12 @@ class WebSocket:
             except (OSError, ValueError):
                 pass
         finally:
-            sock.close()
+            try:
+                sock.close()
+            except Exception as exc:
+                # The socket is ours to forget either way (0.6.0 ignored any
+                # error here too); a failing close() must not stop terminate().
+                logger.debug("Closing the socket of %s failed: %r", format_addresses(self), exc)
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {format_addresses(self)}>"

@@ -222,8 +222,111 @@ def terminate(close_first: bool) -> dict[str, Any]:
         "sock": sock.calls,
         "sock_gone": ws.sock is None,
         "environ": ws.environ,
+        "stream_gone": ws.stream is None,
         "frames": frames(bytes(sock.written)),
     }
+
+
+def close_connection_failing(error: str, then: str) -> dict[str, Any]:
+    """The socket's ``close()`` raises: ``close_connection()`` or ``terminate()`` still end.
+
+    ``error`` names the exception raised (a test double's ``RuntimeError``, as
+    0.6.0's own test, or an ``OSError``); ``then`` is the call made.
+    """
+
+    class FailingClose(MockSocket):
+        def close(self) -> None:
+            super().close()
+            raise {"RuntimeError": RuntimeError, "OSError": OSError}[error]("close failed")
+
+    sock = FailingClose()
+    ws = _recorder()(sock)
+    result = outcome(ws.close_connection if then == "close_connection" else ws.terminate)
+    return {
+        "outcome": result,
+        "connection_gone": ws.connection is None,
+        "sock": sock.calls,
+        "events": ws.events,
+    }
+
+
+def stream_closing_answered(
+    code: int, reason: bytes, how: str, flags: bool = False
+) -> dict[str, Any]:
+    """A close that only ``stream.closing`` shows is answered by ``close(code, reason)``.
+
+    ``how``: "mock" is 0.6.0's own test (a ``MagicMock`` stream, ``close()``
+    recorded only); "parser" feeds the peer's close through the real stream's
+    classic ``parser`` before ``process()`` is given more bytes (``close()``
+    recorded, then done).  Then ``terminate()``: ``closed()`` gets the close.
+    ``flags``: also the classic flags right after ``process()``.
+    """
+    from unittest.mock import MagicMock
+
+    from ws4py.messaging import CloseControlMessage
+
+    base = _recorder()
+    closes: list[Any] = []
+
+    class Handler(base):  # type: ignore[misc,valid-type]
+        def close(self, code: int = 1000, reason: Any = "") -> None:
+            closes.append((code, plain(reason), type(reason).__name__))
+            if how != "mock":
+                super().close(code, reason)
+
+    sock = MockSocket()
+    ws = Handler(sock)
+    if how == "mock":
+        ws.stream = MagicMock()
+        ws.stream.closing = CloseControlMessage(code=code, reason=reason)
+    else:
+        wire = peer_frame(0x8, close_payload(code, reason))
+        for i in range(len(wire)):  # one byte at a time: 0.6.0's parser asks for no more
+            ws.stream.parser.send(wire[i : i + 1])
+    result = outcome(ws.process, peer_frame(0x1, b"late"))
+    out: dict[str, Any] = {"process": result, "closes": closes}
+    if flags:
+        out["flags"] = (ws.server_terminated, ws.client_terminated, ws.terminated)
+    if how != "mock":
+        ws.terminate()
+        out["events"] = ws.events
+    out["frames"] = frames(bytes(sock.written))
+    return out
+
+
+def send_with_stream_builders(text: str, binary: bool, mask: bool, how: str) -> dict[str, Any]:
+    """``send(str/bytes)`` builds the frame with the stream's ``text_message``/``binary_message``.
+
+    ``how``: "subclass" (a Stream whose builders add brackets) or "mock"
+    (0.6.0's own test: a ``MagicMock`` stream whose builder returns a frame).
+    """
+    from unittest.mock import MagicMock
+
+    from ws4py.messaging import BinaryMessage, TextMessage
+    from ws4py.streaming import Stream
+    from ws4py.websocket import WebSocket
+
+    class Bracketed(Stream):  # type: ignore[misc]
+        def text_message(self, text: Any) -> Any:
+            data = text.encode("utf-8") if isinstance(text, str) else bytes(text)
+            return TextMessage(b"[" + data + b"]")
+
+        def binary_message(self, data: Any) -> Any:
+            data = data.encode("utf-8") if isinstance(data, str) else bytes(data)
+            return BinaryMessage(b"<" + data + b">")
+
+    sock = MockSocket()
+    ws = WebSocket(sock)
+    if how == "mock":
+        ws.stream = MagicMock()
+        ws.stream.always_mask = mask
+        built = TextMessage(b"built " + text.encode("utf-8")).single(mask=mask)
+        ws.stream.text_message.return_value.single.return_value = built
+        ws.stream.binary_message.return_value.single.return_value = built
+    else:
+        ws.stream = Bracketed(always_mask=mask, expect_masking=True)
+    sent = [outcome(ws.send, text, binary), outcome(ws.send, text.encode("utf-8"), binary)]
+    return {"outcome": sent, "frames": frames(bytes(sock.written))}
 
 
 def process_once_terminated(how: str) -> dict[str, Any]:

@@ -99,6 +99,22 @@ def test_parser_takes_an_int_as_one_byte(classic: Differential) -> None:
     assert theirs == {"steps": [("raise", "TypeError"), ("raise", "StopIteration")]}
 
 
+@settings(max_examples=60, deadline=None, suppress_health_check=FIXTURE_OK)
+@given(b0=st.integers(0, 255), b1=st.integers(0, 255))
+def test_parser_takes_a_str_as_octets(classic: Differential, b0: int, b1: int) -> None:
+    """0.6.0's test_invalid_opcode sends ``chr(opcode)``: each character is one octet."""
+    result = classic.same(sc.frame_parse_chars, b0, b1)
+    if b0 & 0x0F in (3, 4, 5, 6, 7, 0xB, 0xC, 0xD, 0xE, 0xF):
+        assert result["steps"] == [("raise", "ProtocolException")]
+
+
+def test_parser_str_reserved_opcodes(classic: Differential) -> None:
+    """The exact inputs of 0.6.0's test_invalid_opcode: 3-8 (8 unfragmented) and 10."""
+    for opcode in [*range(3, 9), 10]:
+        steps = classic.same(sc.frame_parse_chars, opcode, 0)["steps"]
+        assert steps[0] == ("raise", "ProtocolException"), (opcode, steps)
+
+
 @pytest.mark.parametrize(
     "wire",
     [

@@ -33,6 +33,10 @@ side explicitly:
   negotiated extension (ours: what the 101 answered, parameters included).
 * the client's ``protocols``/``extensions`` after the handshake: 0.6.0 on
   Python 3 gave ``bytes`` (a Python 2 leftover); ours gives ``str``.
+* right after ``process()`` answered the peer's close: ours says
+  ``terminated`` (both closes are exchanged, the protocol is over); 0.6.0
+  left ``client_terminated`` False until ``terminate()``.  Change: none
+  needed, ``run()``/``once()`` end the same way; read ``terminated``.
 
 Where 0.6.0 *crashes* on Python 3 the test records it: ``send()`` of an
 empty generator (StopIteration), ``send()`` after ``terminate()``
@@ -203,6 +207,67 @@ def test_terminate_calls_closed_1006_going_away(classic: Differential, close_fir
     assert result["events"] == [("closed", 1006, "Going away", "str")]
     assert result["flags"] == (True, True, True)
     assert result["sock"] == ["shutdown", "close"] and result["sock_gone"]
+    assert result["stream_gone"] and result["environ"] is None  # released, as 0.6.0
+
+
+@pytest.mark.parametrize("error", ["RuntimeError", "OSError"])
+@pytest.mark.parametrize("then", ["close_connection", "terminate"])
+def test_socket_close_failing(classic: Differential, error: str, then: str) -> None:
+    """0.6.0's test_close_connection: a socket whose close() raises is forgotten all the same."""
+    result = classic.same(scenarios.close_connection_failing, error, then)
+    assert result["outcome"] == ("ok", None) and result["connection_gone"]
+    assert result["sock"] == ["shutdown", "close"]
+    if then == "terminate":
+        assert result["events"] == [("closed", 1006, "Going away", "str")]
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=FIXTURE_OK)
+@given(code=ALLOWED_CODES, reason=BYTES_TEXT.filter(lambda r: len(r) <= 100))
+def test_close_only_the_stream_shows_is_answered(
+    classic: Differential, code: int, reason: bytes
+) -> None:
+    """0.6.0's test_closing_message_received: process() answers stream.closing with close().
+
+    Through a mocked stream (0.6.0's own test) and through the real stream's
+    classic parser fed by the application: close(code, reason) is called,
+    the reason as bytes; the echo goes out and closed() reports the close.
+    """
+    for how in ("mock", "parser"):
+        ours, theirs = classic.both(scenarios.stream_closing_answered, code, reason, how, True)
+        # The peer's close arrived and was answered: ours says terminated at once
+        # (the protocol is over, even when an overriding close() sent nothing);
+        # 0.6.0 set client_terminated only in terminate().
+        assert ours.pop("flags") == (True, True, True)
+        assert theirs.pop("flags") == (how == "parser", False, False)
+        assert ours == theirs
+    mock = classic.same(scenarios.stream_closing_answered, code, reason, "mock")
+    assert mock["process"] == ("ok", False)
+    assert mock["closes"] == [(code, reason, "bytes")] and mock["frames"] == []
+    fed = classic.same(scenarios.stream_closing_answered, code, reason, "parser")
+    assert fed["process"] == ("ok", False)
+    assert fed["closes"] == [(code, reason, "bytes")]
+    assert fed["frames"] == [(1, 0, 8, False, code.to_bytes(2, "big") + reason)]
+    assert fed["events"] == [("closed", code, reason, "bytes")]
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=FIXTURE_OK)
+@given(
+    text=TEXT, binary=st.booleans(), mask=st.booleans(), how=st.sampled_from(["subclass", "mock"])
+)
+def test_send_builds_with_the_streams_builders(
+    classic: Differential, text: str, binary: bool, mask: bool, how: str
+) -> None:
+    """0.6.0's test_send_bytes_with_masking: the stream's text/binary_message() build the frame."""
+    result = classic.same(scenarios.send_with_stream_builders, text, binary, mask, how)
+    assert result["outcome"] == [("ok", None), ("ok", None)]
+    data = text.encode("utf-8")
+    if how == "mock":
+        expected = (1, 0, 1, mask, b"built " + data)
+    elif binary:
+        expected = (1, 0, 2, mask, b"<" + data + b">")
+    else:
+        expected = (1, 0, 1, mask, b"[" + data + b"]")
+    assert result["frames"] == [expected, expected]
 
 
 @pytest.mark.parametrize("how", ["handshake", "flags"])
