@@ -980,7 +980,7 @@ class WebSocketManager(threading.Thread):
                     for message in messages:
                         ws.send(message.data, message.opcode == OPCODE_BINARY)
                     continue
-                if ws.core.extensions or ws.stream.always_mask:
+                if ws.core.extensions or ws.core.stream.always_mask:
                     for message in messages:
                         ws.send(message)
                     continue

@@ -144,7 +144,7 @@ class WebSocketClient(WebSocketBaseClient):
             self._stop_reconnecting.clear()  # a new session
         super().connect()
 
-    def close(self, code: int = 1000, reason: str = "") -> None:
+    def close(self, code: int = 1000, reason: str | bytes = "") -> None:
         """Start the closing handshake; also ends reconnection (see the class docstring)."""
         if not getattr(self._local, "internal", False):
             self._stop_reconnecting.set()
