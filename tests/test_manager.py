@@ -771,6 +771,23 @@ def test_register_starts_afresh(poller_cls: Any, sockets: Sockets) -> None:
         poller.release()
 
 
+@pytest.mark.parametrize("poller_cls", POLLERS, ids=lambda cls: cls.__name__)
+def test_register_twice_keeps_what_was_asked(poller_cls: Any, sockets: Sockets) -> None:
+    # Registering a watched descriptor again is the same registration: write
+    # interest asked for meanwhile stays (epoll says "exists"; it is not reset).
+    poller = poller_cls(timeout=0.05)
+    try:
+        a, _ = sockets.pair()
+        fd = a.fileno()
+        poller.register(fd)
+        poller.want_write(fd, True)
+        poller.register(fd)
+        assert poller.poll_events() == [(fd, False, True)]
+        assert list(poller.poll()) == []  # poll(): readability only
+    finally:
+        poller.release()
+
+
 class StalePoller(SelectPoller):
     """A select poller that also reports events given in ``stale`` (a poll's leftovers)."""
 
@@ -878,3 +895,51 @@ def test_remove_after_the_descriptor_was_reused(
         manager.remove(new)
         a.close()
         b.close()
+
+
+class ReferencePoller:
+    """A user's poller with the reference's interface only; records what it is given."""
+
+    def __init__(self) -> None:
+        self.fds: list[int] = []
+        self.registered: list[int] = []
+
+    def register(self, fd: int) -> None:
+        self.registered.append(fd)
+        if fd not in self.fds:
+            self.fds.append(fd)
+
+    def unregister(self, fd: int) -> None:
+        if fd in self.fds:
+            self.fds.remove(fd)
+
+    def poll(self) -> list[int]:
+        if not self.fds:
+            time.sleep(0.01)
+            return []
+        readable, _, _ = select.select(self.fds, [], [], 0.01)
+        return readable
+
+    def release(self) -> None:
+        self.fds = []
+
+
+def test_a_reference_poller_serves_our_websockets(
+    start_manager: Callable[..., WebSocketManager], sockets: Sockets
+) -> None:
+    # A poller with only register/unregister/poll/release is handed the
+    # websockets' descriptors only (never the manager's wake-up socket, as
+    # with 0.6.0), yet what other threads queue (publish) is still written.
+    poller = ReferencePoller()
+    manager = start_manager(poller)
+    a, b = sockets.pair()
+    ws, peer = Echo(a), Peer(b)
+    manager.add(ws)
+    assert poller.registered == [a.fileno()]
+    peer.send(TEXT, b"ping")
+    assert peer.recv_frame() == (TEXT, b"ping")
+    manager.publish("to all")
+    assert peer.recv_frame() == (TEXT, b"to all")
+    manager.remove(ws)
+    assert poller.fds == []
+    assert manager.is_alive()

@@ -105,27 +105,35 @@ class SelectPoller:
         else:
             self._writers.discard(fd)
 
-    def poll_events(self, timeout: float | None = None) -> list[PollEvent]:
-        wait = self.timeout if timeout is None else timeout
+    def _select(self, writers: list[int], wait: float) -> tuple[list[int], list[int]]:
+        """One ``select()``: (readable, writable); sleeps ``wait`` when nothing is watched."""
         if not self._fds:
             time.sleep(wait)
-            return []
+            return [], []
         try:
-            readable, writable, _ = select.select(
-                list(self._fds - self._paused), list(self._writers), [], wait
-            )
+            readable, writable, _ = select.select(list(self._fds - self._paused), writers, [], wait)
         except (OSError, ValueError):
             # A descriptor closed under us: find it and report it readable,
             # so its websocket's next read sees the error.
-            return [(fd, True, False) for fd in list(self._fds) if not _fd_alive(fd)]
+            return [fd for fd in list(self._fds) if not _fd_alive(fd)], []
+        return list(readable), list(writable) if writers else []
+
+    def poll_events(self, timeout: float | None = None) -> list[PollEvent]:
+        readable, writable = self._select(
+            list(self._writers), self.timeout if timeout is None else timeout
+        )
         out = {fd: [True, False] for fd in readable}
         for fd in writable:
             out.setdefault(fd, [False, False])[1] = True
         return [(fd, r, w) for fd, (r, w) in out.items()]
 
     def poll(self) -> list[int]:
-        """Poll once; return the descriptors ready to be read."""
-        return [fd for fd, readable, _ in self.poll_events() if readable]
+        """Poll once; return the descriptors ready to be read.
+
+        Readability only, as in the reference: write interest is the
+        manager's business (:meth:`poll_events`), so it is not asked for.
+        """
+        return self._select([], self.timeout)[0]
 
 
 def _fd_alive(fd: int) -> bool:
@@ -168,14 +176,21 @@ class EPollPoller:
         A new registration starts afresh: write interest or paused reading
         left by an earlier connection on the same descriptor number is dropped.
         """
-        if fd not in self._fds:
+        fresh = fd not in self._fds
+        if fresh:
             self._writing.discard(fd)
             self._paused.discard(fd)
         self._fds.add(fd)
         try:
             self.poller.register(fd, self._mask)
         except FileExistsError:
-            self.poller.modify(fd, self._mask)
+            self._apply(fd)  # already in the set: the interest this registration means
+        except OSError as exc:
+            if fresh:
+                raise
+            # Registered twice (an epoll-like object may say so its own way):
+            # still once, as the reference swallowed it.
+            logger.debug("register(%d) again: %s", fd, exc)
 
     def unregister(self, fd: int) -> None:
         """Stop watching ``fd``; nothing if it is not watched (or already closed)."""
@@ -316,6 +331,12 @@ class KQueuePoller:
         return [fd for fd, readable, _ in self.poll_events() if readable]
 
 
+#: The pollers the manager drives directly (captured now: a test may patch the names).
+_OUR_POLLERS = (SelectPoller, EPollPoller, KQueuePoller)
+#: Those that see a registration made from another thread while polling.
+_LIVE_REGISTRATION = (EPollPoller, KQueuePoller)
+
+
 class _ClassicPollerAdapter:
     """A poller with only the reference's interface, driven like ours.
 
@@ -326,10 +347,16 @@ class _ClassicPollerAdapter:
     with bytes waiting is reported writable on every poll (the write is
     simply tried again, at the poller's own pace), and a paused descriptor is
     unregistered until reading resumes.
+
+    The user's poller sees the websockets' descriptors only, as with the
+    reference: the manager's wake-up socket (``wake_fd``) is not registered
+    with it but reported on every poll (the manager's read of it does not
+    block), so what other threads queued is handled at the poller's pace.
     """
 
-    def __init__(self, poller: Any) -> None:
+    def __init__(self, poller: Any, wake_fd: int) -> None:
         self.poller = poller
+        self.wake_fd = wake_fd
         self._writers: set[int] = set()
         self._paused: set[int] = set()
 
@@ -343,11 +370,15 @@ class _ClassicPollerAdapter:
         self.poller.release()
 
     def register(self, fd: int) -> None:
+        if fd == self.wake_fd:
+            return
         self._writers.discard(fd)
         self._paused.discard(fd)
         self.poller.register(fd)
 
     def unregister(self, fd: int) -> None:
+        if fd == self.wake_fd:
+            return
         self._writers.discard(fd)
         if fd in self._paused:
             self._paused.discard(fd)
@@ -371,6 +402,7 @@ class _ClassicPollerAdapter:
     def poll_events(self, timeout: float | None = None) -> list[PollEvent]:
         # The poller's own timeout applies: the reference's poll() takes none.
         out = {fd: [True, False] for fd in self.poller.poll()}
+        out[self.wake_fd] = [True, False]
         for fd in self._writers:
             out.setdefault(fd, [False, False])[1] = True
         return [(fd, r, w) for fd, (r, w) in out.items()]
@@ -450,13 +482,15 @@ class WebSocketManager(threading.Thread):
         self.websockets: dict[int, Any] = {}
         #: The poller given (or the default one); see :class:`_ClassicPollerAdapter`.
         self.poller = poller if poller is not None else default_poller()
-        self._poller: Any = self.poller
-        if not hasattr(self.poller, "poll_events"):
-            self._poller = _ClassicPollerAdapter(self.poller)
         self.running = False
         self._wake_r, self._wake_w = socket.socketpair()
         self._wake_r.setblocking(False)
         self._wake_w.setblocking(False)
+        # Our pollers are driven directly (the fast path); any other poller
+        # (a user's, a mock) gets the reference's calls only, through the adapter.
+        self._poller: Any = self.poller
+        if not isinstance(self.poller, _OUR_POLLERS):
+            self._poller = _ClassicPollerAdapter(self.poller, self._wake_r.fileno())
         self._poller.register(self._wake_r.fileno())
         # Every managed websocket, by identity: id -> (websocket, its descriptor).
         # The entry holds the websocket, so its id cannot be reused meanwhile.
@@ -474,7 +508,7 @@ class WebSocketManager(threading.Thread):
         # select() copies its sets when called, so it must be woken up (and so
         # must a poller we know nothing about).
         inner = getattr(self._poller, "_fallback", None) or self._poller
-        self._wake_on_register = not isinstance(inner, (EPollPoller, KQueuePoller))
+        self._wake_on_register = not isinstance(inner, _LIVE_REGISTRATION)
         self._next_sweep = 0.0
         self._stopped = False
         self._released = False

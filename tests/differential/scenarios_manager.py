@@ -289,3 +289,168 @@ def broadcast_frames(payloads: list[tuple[Any, bool]]) -> list[Any]:
         a.close()
         b.close()
     return out
+
+
+# -- 0.6.0's unit-test style: mocked pollers, a stubbed select module, a fake epoll ------------
+
+
+def manager_poller_calls(kind: str) -> list[Any]:
+    """Every call the manager makes on a user's poller: add, add again, remove, remove again, stop.
+
+    ``kind``: ``"recording"`` (a :class:`ClassicPoller`) or ``"mock"`` (a
+    ``MagicMock``, which has every attribute, as 0.6.0's own tests used).
+    Descriptors are named (``"ws"``), never compared by number.
+    """
+    from unittest.mock import MagicMock
+
+    from ws4py.manager import WebSocketManager
+
+    poller: Any = ClassicPoller() if kind == "recording" else MagicMock()
+    recorded: list[Any] = []
+
+    def record(name: str) -> Callable[..., None]:
+        inner = getattr(poller, name)
+
+        def call(*args: Any) -> None:
+            recorded.append((name, *["ws" if a == fd else a for a in args]))
+            inner(*args)
+
+        return call
+
+    a, b = socket.socketpair()
+    fd = a.fileno()
+    try:
+        for name in ("register", "unregister", "release"):
+            setattr(poller, name, record(name))
+        m = WebSocketManager(poller=poller)
+        duck = Duck(a)
+        m.add(duck)
+        m.add(duck)
+        m.remove(duck)
+        m.remove(duck)
+        m.stop()
+        return recorded
+    finally:
+        a.close()
+        b.close()
+
+
+def manager_mock_poller_ends_a_websocket() -> dict[str, Any]:
+    """A running manager whose mock poller always reports the duck readable; once() says False."""
+    from unittest.mock import MagicMock
+
+    from ws4py.manager import WebSocketManager
+
+    a, b = socket.socketpair()
+    m = WebSocketManager(poller=MagicMock())
+    m.poller.poll.return_value = [a.fileno()]
+    duck = Duck(a)
+    duck.once = lambda: duck.calls.append("once") and False  # type: ignore[method-assign]
+    out: dict[str, Any] = {}
+    try:
+        m.add(duck)
+        m.start()
+        out["ended"] = _wait(lambda: duck.terminated)
+        out["gone"] = duck not in m
+        out["unregistered"] = m.poller.unregister.call_args_list == [((a.fileno(),),)]
+    finally:
+        m.stop()
+        m.join(WAIT)
+        out["joined"] = not m.is_alive()
+        out["calls"] = duck.calls
+        a.close()
+        b.close()
+    return out
+
+
+def manager_stopped_from_poll() -> dict[str, Any]:
+    """The manager is stopped by its own poller's poll() (a generator, as 0.6.0's test did)."""
+    from unittest.mock import MagicMock
+
+    from ws4py.manager import WebSocketManager
+
+    m = WebSocketManager(poller=MagicMock())
+    polled: list[int] = []
+
+    def poll() -> Any:
+        polled.append(1)
+        yield 1
+        m.stop()
+        polled.append(2)
+        yield 2
+
+    m.poller.poll.return_value = poll()
+    before = m.running
+    m.start()
+    m.join(WAIT)
+    return {
+        "before": before,
+        "joined": not m.is_alive(),
+        "running": m.running,
+        "polled": polled,
+        "released": m.poller.release.called,
+    }
+
+
+def select_poller_with_stubbed_select(ops: list[tuple[str, int]]) -> list[Any]:
+    """SelectPoller over a ``select`` module stub answering (readers, None, None).
+
+    0.6.0's tests patched ``ws4py.manager.select`` this way: ``poll()`` uses
+    the readable descriptors only.  Descriptors are small numbers never opened.
+    """
+    from unittest.mock import patch
+
+    import ws4py.manager as manager
+
+    with patch("ws4py.manager.select") as stub:
+        stub.select.side_effect = lambda r, w, x, t=None: (list(r), None, None)
+        poller = manager.SelectPoller(timeout=0.001)
+        out: list[Any] = []
+        for op, fd in ops:
+            out.append(outcome(getattr(poller, op), fd)[0])
+            out.append(sorted(poller.poll()))
+        poller.release()
+        out.append(sorted(poller.poll()))
+        return out
+
+
+class FakeEpoll:
+    """An epoll-like object that refuses a second registration with a plain OSError."""
+
+    def __init__(self) -> None:
+        self.fds: list[int] = []
+
+    def close(self) -> None:
+        self.fds = []
+
+    def register(self, fd: int, mask: int) -> None:
+        if fd in self.fds:
+            raise OSError("Already registered")
+        self.fds.append(fd)
+
+    def unregister(self, fd: int) -> None:
+        if fd in self.fds:
+            self.fds.remove(fd)
+
+    def poll(self, timeout: float = -1) -> list[tuple[int, int]]:
+        return [(fd, select.EPOLLIN) for fd in self.fds]
+
+
+def epoll_poller_over_fake_epoll(ops: list[tuple[str, int]]) -> list[Any]:
+    """EPollPoller over :class:`FakeEpoll` (``ws4py.manager.select`` patched, real masks)."""
+    from unittest.mock import patch
+
+    import ws4py.manager as manager
+
+    with patch("ws4py.manager.select") as stub:
+        for name in dir(select):
+            if name.startswith("EPOLL"):
+                setattr(stub, name, getattr(select, name))
+        stub.epoll.return_value = FakeEpoll()
+        poller = manager.EPollPoller(timeout=0.001)
+        out: list[Any] = []
+        for op, fd in ops:
+            out.append(outcome(getattr(poller, op), fd)[0])
+            out.append(sorted(poller.poll()))
+        poller.release()
+        return out

@@ -166,3 +166,63 @@ def test_broadcast_differences(classic: Differential) -> None:
 )
 def test_broadcast_frames_vary(classic: Differential, payloads: list[Any]) -> None:
     classic.same(scenarios.broadcast_frames, payloads)
+
+
+# -- 0.6.0's unit-test style: mocked pollers and stubbed select/epoll ------------------------
+
+FAKE_OPS = st.lists(
+    st.tuples(st.sampled_from(["register", "unregister"]), st.integers(0, 2)), max_size=8
+)
+
+
+@pytest.mark.parametrize("kind", ["recording", "mock"])
+def test_a_users_poller_sees_the_websockets_descriptors_only(
+    classic: Differential, kind: str
+) -> None:
+    # The manager's own wake-up socket is never handed to a user's poller.
+    assert classic.same(scenarios.manager_poller_calls, kind) == [
+        ("register", "ws"),
+        ("unregister", "ws"),
+        ("release",),
+    ]
+
+
+def test_a_mock_poller_drives_the_loop(classic: Differential) -> None:
+    result = classic.same(scenarios.manager_mock_poller_ends_a_websocket)
+    assert result == {
+        "ended": True,
+        "gone": True,
+        "unregistered": True,
+        "joined": True,
+        "calls": ["opened", "once", "terminate"],
+    }
+
+
+def test_stop_from_the_pollers_poll(classic: Differential) -> None:
+    result = classic.same(scenarios.manager_stopped_from_poll)
+    assert result["before"] is False and result["joined"] and result["running"] is False
+    assert result["released"] is True
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=FIXTURE_OK)
+@given(ops=FAKE_OPS)
+def test_select_poller_polls_readability_only(classic: Differential, ops: list[Any]) -> None:
+    classic.same(scenarios.select_poller_with_stubbed_select, ops)
+
+
+def test_select_poller_register_twice_over_a_stubbed_select(classic: Differential) -> None:
+    ops = [("register", 0), ("register", 0), ("register", 1), ("unregister", 0)]
+    assert classic.same(scenarios.select_poller_with_stubbed_select, ops) == [
+        "ok", [0], "ok", [0], "ok", [0, 1], "ok", [1], [],
+    ]  # fmt: skip
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=FIXTURE_OK)
+@given(ops=FAKE_OPS)
+def test_epoll_poller_over_an_epoll_that_refuses_twice(
+    classic: Differential, ops: list[Any]
+) -> None:
+    # FakeEpoll tolerates unregistering what it does not hold, so both agree throughout.
+    classic.same(scenarios.epoll_poller_over_fake_epoll, ops)
+    twice = [("register", 0), ("register", 0)]
+    assert classic.same(scenarios.epoll_poller_over_fake_epoll, twice) == ["ok", [0], "ok", [0]]
