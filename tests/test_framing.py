@@ -582,3 +582,18 @@ def test_parser_takes_a_str_as_octets() -> None:
             Frame().parser.send(chr(0x80 | opcode))
     with pytest.raises(TypeError):
         Frame().parser.send("\u0100")  # not an octet
+
+
+def test_masking_key_asks_a_replaced_os_urandom() -> None:
+    """Keys come from a pool; a patched ``os.urandom`` (a test fixing the key) is asked directly."""
+    from unittest import mock
+
+    masking_key()  # the pool holds keys drawn ahead
+    with mock.patch("os.urandom", return_value=b"abcd") as urandom:
+        assert masking_key() == b"abcd"
+        assert build_frame(OPCODE_TEXT, b"hi", masked=True) == b"\x81\x82abcd" + bytes(
+            [ord("h") ^ ord("a"), ord("i") ^ ord("b")]
+        )
+        urandom.assert_called_with(4)
+    keys = {masking_key() for _ in range(64)}
+    assert b"abcd" not in keys and len(keys) > 60  # the pool again, random

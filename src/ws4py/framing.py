@@ -161,8 +161,21 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=lambda: setattr(_key_pool, "pos", len(_key_pool.buf)))
 
 
+#: ``os.urandom`` as imported; masking_key() draws from the pool only while it is still this.
+_URANDOM = os.urandom
+
+
 def masking_key() -> bytes:
-    """A fresh 4-byte masking key from the system's CSPRNG (section 5.3)."""
+    """A fresh 4-byte masking key from the system's CSPRNG (section 5.3).
+
+    Keys come from a per-thread pool of ``os.urandom`` bytes.  Once
+    ``os.urandom`` is replaced (a test fixing the key with
+    ``mock.patch("os.urandom")``, as works with ws4py 0.6.0, which drew each
+    key with ``os.urandom(4)``), each key is asked of the replacement.
+    """
+    urandom = os.urandom
+    if urandom is not _URANDOM:
+        return bytes(urandom(4))
     pool = _key_pool
     pos = pool.pos
     if pos >= len(pool.buf):

@@ -624,3 +624,25 @@ def magicmock_socket(kind: str, data: Any, binary: bool | None) -> list[Any]:
         else:
             calls.append((name, plain(list(args))))
     return calls
+
+
+def send_with_fixed_key(text: str, key: bytes) -> dict[str, Any]:
+    """``mock.patch("os.urandom")`` fixes the masking key: the raw bytes, as written.
+
+    ws4py 0.6.0 drew each key with ``os.urandom(4)``; tests fixing it got
+    deterministic frames (here compared raw, not unmasked).
+    """
+    from unittest.mock import patch
+
+    from ws4py.messaging import TextMessage
+    from ws4py.websocket import WebSocket
+
+    sock = MockSocket()
+    ws = WebSocket(sock)
+    ws.stream.always_mask = True
+    TextMessage("before the patch").single(mask=True)  # keys may be drawn ahead
+    with patch("os.urandom", return_value=key):
+        single = TextMessage(text).single(mask=True)
+        ws.send(text)
+        ws.send(text.encode("utf-8"), True)
+    return {"single": single, "written": bytes(sock.written)}

@@ -494,3 +494,20 @@ def test_over_a_magicmock_socket(classic: Differential, kind: str, data: Any, bi
     calls = classic.same(scenarios.magicmock_socket, kind, data, binary)
     assert [name for name, _ in calls] == ["sendall", "sendall", "shutdown", "close"]
     assert calls[1] == ("sendall", [(1, 0, 8, False, b"\x03\xe9bye")])
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=FIXTURE_OK)
+@given(
+    text=TEXT.filter(lambda t: len(t.encode("utf-8")) < 126),
+    key=st.binary(min_size=4, max_size=4),
+)
+def test_a_patched_os_urandom_fixes_the_masking_key(
+    classic: Differential, text: str, key: bytes
+) -> None:
+    """Tests that fix the key with mock.patch("os.urandom") get the same bytes as with 0.6.0."""
+    result = classic.same(scenarios.send_with_fixed_key, text, key)
+    single, written = result["single"], result["written"]
+    assert single[2:6] == key  # a 2-byte header (payload < 126 bytes), then the key
+    assert written[:2] == single[:2] and written[2:6] == key  # send(str): the same frame
+    assert written[len(single) + 2 : len(single) + 6] == key  # send(bytes, True)
+    assert len(written) == 2 * len(single)
