@@ -943,3 +943,27 @@ def test_a_reference_poller_serves_our_websockets(
     manager.remove(ws)
     assert poller.fds == []
     assert manager.is_alive()
+
+
+def test_replacing_the_poller_keeps_serving(
+    start_manager: Callable[..., WebSocketManager], sockets: Sockets
+) -> None:
+    # manager.poller = ... (0.6.0's CherryPy test did so): what is polled moves
+    # to the new poller, the running loop polls with it from its next round.
+    manager = start_manager(SelectPoller(timeout=0.05))
+    a, b = sockets.pair()
+    ws, peer = Echo(a), Peer(b)
+    manager.add(ws)
+    peer.send(TEXT, b"before")
+    assert peer.recv_frame() == (TEXT, b"before")
+    poller = ReferencePoller()
+    manager.poller = poller
+    assert manager.poller is poller and poller.registered == [a.fileno()]
+    peer.send(TEXT, b"after")
+    assert peer.recv_frame() == (TEXT, b"after")
+    manager.publish("to all")
+    assert peer.recv_frame() == (TEXT, b"to all")
+    manager.poller = POLLERS[-1](timeout=0.05)  # and back to one of ours
+    peer.send(TEXT, b"again")
+    assert peer.recv_frame() == (TEXT, b"again")
+    assert poller.fds == [a.fileno()]  # the previous one, in use when replaced, is left as is

@@ -480,18 +480,11 @@ class WebSocketManager(threading.Thread):
         self.lock = threading.Lock()
         #: The managed websockets by file descriptor (the classic view).
         self.websockets: dict[int, Any] = {}
-        #: The poller given (or the default one); see :class:`_ClassicPollerAdapter`.
-        self.poller = poller if poller is not None else default_poller()
         self.running = False
         self._wake_r, self._wake_w = socket.socketpair()
         self._wake_r.setblocking(False)
         self._wake_w.setblocking(False)
-        # Our pollers are driven directly (the fast path); any other poller
-        # (a user's, a mock) gets the reference's calls only, through the adapter.
-        self._poller: Any = self.poller
-        if not isinstance(self.poller, _OUR_POLLERS):
-            self._poller = _ClassicPollerAdapter(self.poller, self._wake_r.fileno())
-        self._poller.register(self._wake_r.fileno())
+        self._use_poller(poller if poller is not None else default_poller())
         # Every managed websocket, by identity: id -> (websocket, its descriptor).
         # The entry holds the websocket, so its id cannot be reused meanwhile.
         self._entries: dict[int, tuple[Any, int]] = {}
@@ -504,11 +497,6 @@ class WebSocketManager(threading.Thread):
         self._fresh: set[int] = set()
         self._pending_writes: set[WebSocket] = set()
         self._read_paused: set[int] = set()
-        # epoll and kqueue see a registration made from another thread at once;
-        # select() copies its sets when called, so it must be woken up (and so
-        # must a poller we know nothing about).
-        inner = getattr(self._poller, "_fallback", None) or self._poller
-        self._wake_on_register = not isinstance(inner, _LIVE_REGISTRATION)
         self._next_sweep = 0.0
         self._stopped = False
         self._released = False
@@ -525,6 +513,53 @@ class WebSocketManager(threading.Thread):
         self.dropped_deliveries = 0
         self._backend: Backend = backend if backend is not None else LocalBackend()
         self._backend.subscribe(ALL_CHANNEL, self._on_backend_message)
+
+    # -- the poller --------------------------------------------------------------
+
+    def _use_poller(self, poller: Any) -> None:
+        """Poll with ``poller`` from now on (under the lock, or before anything else runs)."""
+        self._poller_given = poller
+        # Our pollers are driven directly (the fast path); any other poller
+        # (a user's, a mock) gets the reference's calls only, through the adapter.
+        self._poller: Any = poller
+        if not isinstance(poller, _OUR_POLLERS):
+            self._poller = _ClassicPollerAdapter(poller, self._wake_r.fileno())
+        self._poller.register(self._wake_r.fileno())
+        # epoll and kqueue see a registration made from another thread at once;
+        # select() copies its sets when called, so it must be woken up (and so
+        # must a poller we know nothing about).
+        inner = getattr(self._poller, "_fallback", None) or self._poller
+        self._wake_on_register = not isinstance(inner, _LIVE_REGISTRATION)
+
+    @property
+    def poller(self) -> Any:
+        """The poller given (or the default one); see :class:`_ClassicPollerAdapter`.
+
+        It may be replaced, as in the reference (whose loop read this
+        attribute on every round): the descriptors polled so far are
+        registered with the new one, which the loop uses from its next
+        round.  The previous poller is released if the loop never ran (else
+        it may be in use right now, and is left to the garbage collector).
+        """
+        return self._poller_given
+
+    @poller.setter
+    def poller(self, poller: Any) -> None:
+        with self.lock:
+            if poller is self._poller_given or self._released:
+                return
+            old = self._poller
+            self._use_poller(poller)
+            for fd in (*self._polled, *self._polled_classic):
+                self._poller.register(fd)
+            for fd in self._read_paused:
+                self._poller.pause_reading(fd, True)
+            for fd, ws in self._polled.items():
+                if ws.pending_write:
+                    self._poller.want_write(fd, True)
+            if self.ident is None:
+                old.release()
+        self._wake()
 
     # -- classic API -------------------------------------------------------------
 

@@ -454,3 +454,38 @@ def epoll_poller_over_fake_epoll(ops: list[tuple[str, int]]) -> list[Any]:
             out.append(sorted(poller.poll()))
         poller.release()
         return out
+
+
+def manager_poller_replaced(running: bool) -> dict[str, Any]:
+    """``manager.poller = ClassicPoller()`` after construction (0.6.0's CherryPy test did so).
+
+    ``running``: replaced after ``start()`` (else before).  The duck added
+    afterwards is served, and ended, through the new poller.
+    """
+    from ws4py.manager import WebSocketManager
+
+    m = WebSocketManager()
+    poller = ClassicPoller()
+    if running:
+        m.start()
+    m.poller = poller
+    if not running:
+        m.start()
+    a, b = socket.socketpair()
+    out: dict[str, Any] = {"same": m.poller is poller}
+    try:
+        duck = Duck(a)
+        m.add(duck)
+        b.send(b"hello")
+        out["read"] = _wait(lambda: duck.received == [b"hello"])
+        b.send(b"quit")
+        out["ended"] = _wait(lambda: duck.terminated)
+        out["gone"] = _wait(lambda: duck not in m)
+    finally:
+        m.stop()
+        m.join(WAIT)
+        out["joined"] = not m.is_alive()
+        out["poller_calls"] = sorted(set(poller.calls))
+        for s in (a, b):
+            s.close()
+    return out

@@ -226,3 +226,16 @@ def test_epoll_poller_over_an_epoll_that_refuses_twice(
     classic.same(scenarios.epoll_poller_over_fake_epoll, ops)
     twice = [("register", 0), ("register", 0)]
     assert classic.same(scenarios.epoll_poller_over_fake_epoll, twice) == ["ok", [0], "ok", [0]]
+
+
+@pytest.mark.parametrize("running", [False, True])
+def test_the_poller_can_be_replaced(classic: Differential, running: bool) -> None:
+    result = classic.same(scenarios.manager_poller_replaced, running)
+    assert result == {
+        "same": True,
+        "read": True,
+        "ended": True,
+        "gone": True,
+        "joined": True,
+        "poller_calls": ["register", "release", "unregister"],
+    }
