@@ -20,7 +20,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 import trustme
@@ -645,6 +645,81 @@ def test_server_closing_during_handshake(
     with pytest.raises(HandshakeError) as info:
         client.connect()
     assert "closed" in str(info.value)
+
+
+class ClosingRecorded(Client):
+    """Records the socket close_connection() let go, and whether it was still open then."""
+
+    def __init__(self, url: str, **kwargs: Any) -> None:
+        self.let_go: list[tuple[socket.socket, bool]] = []
+        super().__init__(url, **kwargs)
+
+    def close_connection(self) -> None:
+        sock = self.sock
+        if sock is not None:
+            self.let_go.append((sock, sock.fileno() != -1))
+        super().close_connection()
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [b"", b"HTTP/1.1 200 OK\r\n\r\n", b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: boom\r\n\r\n"],
+    ids=["eof", "status-200", "bad-upgrade"],
+)
+def test_a_refused_handshake_lets_the_socket_go_through_close_connection(
+    raw_server: Callable[..., RawServer], answer: bytes
+) -> None:
+    """As ws4py 0.6.0 (whose own tests check shutdown and close): an override sees it."""
+    peer_saw_eof = queue.Queue[bytes]()
+
+    def respond(conn: socket.socket, head: bytes) -> None:
+        conn.sendall(answer)
+        if not answer:
+            conn.shutdown(socket.SHUT_WR)
+        peer_saw_eof.put(conn.recv(1))  # b"": the client shut down/closed its end
+
+    server = raw_server(respond)
+    client = ClosingRecorded(server.url)
+    with pytest.raises(HandshakeError):
+        client.connect()
+    assert peer_saw_eof.get(timeout=WAIT) == b""
+    assert len(client.let_go) == 1
+    sock, was_open = client.let_go[0]
+    assert was_open and sock.fileno() == -1
+    assert client.sock is None and client.opened_count == 0
+
+
+def test_a_socket_that_does_not_say_its_family_is_connected_as_given(
+    raw_server: Callable[..., RawServer],
+) -> None:
+    """A duck-typed socket set before connect() is the one connected (0.6.0's mocked tests)."""
+
+    def answer(conn: socket.socket, head: bytes) -> None:
+        conn.sendall(response_101(request_key(head)))
+        finish_close(conn)
+
+    server = raw_server(answer)
+    client = Client(server.url, extensions=[])
+    real = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+
+    class NoFamily:
+        """Delegates to a real socket but, like a mock, gives no number for its family."""
+
+        family = None
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(real, name)
+
+    given = cast(socket.socket, NoFamily())
+    client.sock = given
+    try:
+        client.connect()
+        assert client.sock is given and real.getpeername() == ("127.0.0.1", server.port)
+        client.close()
+        assert client.wait_closed()[0] == 1000
+    finally:
+        client.join(WAIT)
+        real.close()
 
 
 def test_connection_refused(make_client: Callable[..., Client]) -> None:

@@ -526,6 +526,73 @@ def mocked_socket_module(url: str, answer_key: bool) -> dict[str, Any]:
         return out
 
 
+def refused_over_a_mocked_socket_module(answer: str) -> dict[str, Any]:
+    """A refused handshake over 0.6.0's unit-test mocks: how the socket is let go.
+
+    ``answer``: ``"empty"`` (EOF), ``"status-200"``, ``"upgrade"`` or
+    ``"connection"`` (a wrong value), ``"accept"`` (a wrong key).  The mocked
+    socket's ``shutdown`` and ``close`` calls are recorded: 0.6.0 calls
+    ``close_connection()``, which shuts the socket down (``SHUT_RDWR`` of the
+    real module) and closes it, once.
+    """
+    from ws4py.client import WebSocketBaseClient
+
+    with mock.patch("ws4py.client.socket") as module:
+        sock = mock.MagicMock()
+        module.socket.return_value = sock
+        module.getaddrinfo.return_value = [
+            (socket.AF_INET, socket.SOCK_STREAM, 0, "", ("127.0.0.1", 80, 0, 0))
+        ]
+        ws = WebSocketBaseClient("ws://127.0.0.1/", extensions=[])
+        right = [
+            ("Upgrade", "websocket"),
+            ("Connection", "Upgrade"),
+            ("Sec-WebSocket-Accept", accept(ws.key)),
+        ]
+        answers = {
+            "empty": b"",
+            "status-200": response("200 OK", right),
+            "upgrade": response(headers=[("Upgrade", "boom"), *right[1:]]),
+            "connection": response(headers=[right[0], ("Connection", "bim"), right[2]]),
+            "accept": response(key=b"not the key"),
+        }
+        sock.recv.return_value = answers[answer]
+        result = outcome(ws.connect)
+        return {
+            "outcome": result,
+            "connect_calls": [tuple(call.args) for call in sock.connect.call_args_list],
+            "shutdown_calls": [tuple(call.args) for call in sock.shutdown.call_args_list],
+            "shut_rdwr": socket.SHUT_RDWR,
+            "close_calls": [tuple(call.args) for call in sock.close.call_args_list],
+        }
+
+
+def socket_mocked_at_init_only() -> dict[str, Any]:
+    """0.6.0's threaded-client unit tests: ``socket.socket`` mocked while the client is made only.
+
+    connect() then resolves for real but connects the socket made in
+    ``__init__`` (a ``MagicMock(spec=socket.socket)``, whose ``family`` is no
+    number): 0.6.0 connected that very socket.
+    """
+    from ws4py.client import WebSocketBaseClient
+
+    sock = mock.MagicMock(spec=socket.socket)
+    with mock.patch("ws4py.client.socket") as module:
+        module.socket.return_value = sock
+        module.getaddrinfo.return_value = [
+            (socket.AF_INET, socket.SOCK_STREAM, 0, "", ("127.0.0.1", 80, 0, 0))
+        ]
+        ws = WebSocketBaseClient("ws://127.0.0.1/", extensions=[])
+    sock.recv.return_value = response(key=ws.key)
+    result = outcome(ws.connect)
+    return {
+        "outcome": result,
+        "connect_calls": [tuple(call.args) for call in sock.connect.call_args_list],
+        "close_calls": len(sock.close.call_args_list),
+        "sent_request": bool(sock.sendall.call_args_list or sock.send.call_args_list),
+    }
+
+
 def redirected(status: int, max_redirects: int | None) -> dict[str, Any]:
     """A redirect answered to the upgrade: 0.6.0 refused it; ours follows it (``max_redirects``).
 

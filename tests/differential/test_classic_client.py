@@ -576,6 +576,28 @@ def test_client_over_a_mocked_socket_module(classic: Differential, answer_key: b
         assert result["outcome"] == ("raise", "HandshakeError")
 
 
+@pytest.mark.parametrize("answer", ["empty", "status-200", "upgrade", "connection", "accept"])
+def test_refused_handshake_shuts_the_socket_down_and_closes_it_once(
+    classic: Differential, answer: str
+) -> None:
+    """As 0.6.0's own client tests: close_connection(), i.e. shutdown(SHUT_RDWR) and close()."""
+    result = classic.same(scenarios.refused_over_a_mocked_socket_module, answer)
+    assert result["outcome"] == ("raise", "HandshakeError")
+    assert result["connect_calls"] == [(("127.0.0.1", 80),)]
+    assert result["shutdown_calls"] == [(result["shut_rdwr"],)]
+    assert result["close_calls"] == [()]
+
+
+def test_the_socket_made_by_init_is_the_one_connected(classic: Differential) -> None:
+    """A socket mocked at __init__ only (0.6.0's threaded-client tests) is connected as is."""
+    assert classic.same(scenarios.socket_mocked_at_init_only) == {
+        "outcome": ("ok", None),
+        "connect_calls": [(("127.0.0.1", 80),)],
+        "close_calls": 0,
+        "sent_request": True,
+    }
+
+
 @pytest.mark.parametrize("status", [301, 302, 307, 308])
 def test_redirects_are_followed(classic: Differential, status: int) -> None:
     """0.6.0 refused a redirect; ours follows it (``max_redirects=0``: refused, as 0.6.0)."""

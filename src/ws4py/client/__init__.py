@@ -75,6 +75,16 @@ def make_ssl_context(options: dict[str, Any] | ssl.SSLContext | None) -> ssl.SSL
     return context
 
 
+def _known_family(sock: socket.socket) -> int | None:
+    """The address family of ``sock``, or None if it does not say (a duck-typed socket).
+
+    Such a socket is connected as given, as ws4py 0.6.0 connected the one
+    made in ``__init__``; a real socket of another family is replaced.
+    """
+    family = getattr(sock, "family", None)
+    return family if isinstance(family, int) else None
+
+
 class WebSocketBaseClient(WebSocket):
     """A websocket client for ``ws://``, ``wss://``, ``ws+unix://`` and ``wss+unix://`` URLs.
 
@@ -362,7 +372,7 @@ class WebSocketBaseClient(WebSocket):
         ):
             if len(address) == 4 and not any(address[2:]):
                 address = address[:2]  # (host, port) as 0.6.0 connected to: no flow, no scope
-            if sock is None or sock.family != family:
+            if sock is None or _known_family(sock) not in (None, family):
                 if sock is not None:
                     sock.close()
                 sock = socket.socket(family, kind, proto)
@@ -409,8 +419,7 @@ class WebSocketBaseClient(WebSocket):
                     result, protocols, extensions = self._check_response(reader.head, response)
                     break
             except BaseException:
-                sock.close()
-                self.core.connection_lost()
+                self._abandon(sock)
                 raise
             sock.close()
             self.sock = None
@@ -485,9 +494,18 @@ class WebSocketBaseClient(WebSocket):
             return sock, reader, parse_response(reader.head)
         except BaseException:
             if sock is not None:
-                sock.close()
-            self.core.connection_lost()
+                self._abandon(sock)
+            else:
+                self.core.connection_lost()
             raise
+
+    def _abandon(self, sock: socket.socket) -> None:
+        """A failed handshake: shut down and close ``sock`` by :meth:`close_connection`.
+
+        As ws4py 0.6.0, which called it there, so an override sees it too.
+        """
+        self.sock = sock
+        self.close_connection()
 
     def _wrap_tls(self, sock: socket.socket) -> socket.socket:
         """TLS with the server over a connected socket (other I/O flavours override it)."""
