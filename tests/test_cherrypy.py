@@ -414,3 +414,49 @@ def test_tool_settings_allowed_origins(site: Site) -> None:
     with connect(site.url + "/guarded", origin="http://good.example") as client:  # type: ignore[arg-type]
         client.send("welcome")
         assert client.recv(timeout=5) == "welcome"
+
+
+def test_a_websocket_failing_to_end_does_not_fail_the_engine_stop(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """An error in a 'stop' listener makes CherryPy's exit() end the process (code 70).
+
+    The plugin's cleanup ends each websocket the peer left unanswered; one
+    whose ``close_connection`` (a user's override) raises is logged, and the
+    others are still ended.  A bus of its own, real socketpairs.
+    """
+    from cherrypy.process import wspbus
+
+    class Failing(EchoWebSocket):
+        def close_connection(self) -> None:
+            super().close_connection()
+            raise RuntimeError("boom in close_connection")
+
+    class Recording(EchoWebSocket):
+        def closed(self, code: int, reason: Any = None) -> None:
+            ended.append(code)
+
+    ended: list[int] = []
+    bus = wspbus.Bus()
+    plugin = WebSocketPlugin(bus)
+    plugin.stop_timeout = 0.2  # the peers never answer the close
+    plugin.subscribe()
+    bus.start()
+    pairs = [socket.socketpair() for _ in range(2)]
+    try:
+        failing = Failing(pairs[0][0], [], [])
+        recording = Recording(pairs[1][0], [], [])
+        bus.publish("handle-websocket", failing, (HOST, 1))
+        bus.publish("handle-websocket", recording, (HOST, 2))
+        wait_for(lambda: len(plugin.manager) == 2)
+        bus.stop()  # raised ChannelFailures before: exit() would have ended the process
+        assert bus.state == bus.states.STOPPED
+        assert ended == [1006]  # no close answered: abnormal closure
+        assert failing.terminated and recording.terminated
+        assert pairs[0][0].fileno() == -1 and pairs[1][0].fileno() == -1
+        assert "boom in close_connection" in caplog.text
+    finally:
+        bus.exit()
+        for server, peer in pairs:
+            server.close()
+            peer.close()

@@ -186,3 +186,69 @@ def plugin_runs_websockets(texts: list[str], broadcast: list[Any]) -> dict[str, 
         server.close()
         peer.close()
     return result
+
+
+class FakePoller:
+    """0.6.0's own CherryPy test poller: every registered fd is always ready."""
+
+    def __init__(self, timeout: float = 0.1) -> None:
+        self._fds: list[Any] = []
+
+    def release(self) -> None:
+        self._fds = []
+
+    def register(self, fd: Any) -> None:
+        if fd not in self._fds:
+            self._fds.append(fd)
+
+    def unregister(self, fd: Any) -> None:
+        if fd in self._fds:
+            self._fds.remove(fd)
+
+    def poll(self) -> list[Any]:
+        return self._fds
+
+
+def plugin_with_a_replaced_poller(texts: list[str]) -> dict[str, Any]:
+    """0.6.0's own CherryPy test: ``plugin.manager.poller`` replaced after ``subscribe()``.
+
+    The manager runs its websockets through that poller: an echo websocket
+    answers the peer's ``texts``, ``close()`` is answered by the peer and
+    the manager drops it; the bus then stops and exits cleanly (CherryPy's
+    ``exit()`` ends the process with code 70 when a 'stop' listener fails).
+    """
+    from ws4py.server.cherrypyserver import WebSocketPlugin
+    from ws4py.websocket import EchoWebSocket
+
+    bus = _quiet_bus()
+    plugin = WebSocketPlugin(bus)
+    plugin.subscribe()
+    poller = plugin.manager.poller = FakePoller()
+    bus.start()
+    server, peer = socket.socketpair()
+    peer.settimeout(WAIT)
+    result: dict[str, Any] = {}
+    try:
+        ws = EchoWebSocket(server, [], [])
+        bus.publish("handle-websocket", ws, ("127.0.0.1", 0))
+        result["managed"] = len(plugin.manager) == 1 and ws in plugin.manager
+        result["polled"] = len(poller._fds)
+        echoed = []
+        for text in texts:
+            peer.sendall(_masked(0x1, text.encode()))
+            echoed.append(_read_frame(peer))
+        result["echoed"] = echoed
+        ws.close(reason="done")
+        opcode, payload = _read_frame(peer)
+        result["close_frame"] = (opcode, struct.unpack("!H", payload[:2])[0], payload[2:])
+        peer.sendall(_masked(0x8, payload))
+        result["dropped"] = _wait(lambda: len(plugin.manager) == 0)
+        result["polled_after"] = len(poller._fds)
+        bus.stop()
+        result["stopped"] = bus.state == bus.states.STOPPED
+        result["manager_running"] = plugin.manager.is_alive()
+    finally:
+        bus.exit()
+        server.close()
+        peer.close()
+    return result

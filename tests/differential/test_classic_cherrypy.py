@@ -76,3 +76,21 @@ def test_handle_websocket_and_broadcast(
     ]
     assert ours["close_frame"] == (8, 1001, b"Server is shutting down")
     assert not ours["manager_running"]
+
+
+@settings(max_examples=5, deadline=None, suppress_health_check=FIXTURE_OK)
+@given(texts=st.lists(TEXT, max_size=3))
+def test_a_poller_replaced_after_subscribe_runs_the_websockets(
+    classic: Differential, texts: list[str]
+) -> None:
+    """0.6.0's own CherryPy test sets ``manager.poller`` to a FakePoller after subscribe()."""
+    assert classic.same(scenarios.plugin_with_a_replaced_poller, texts) == {
+        "managed": True,
+        "polled": 1,
+        "echoed": [(1, text.encode()) for text in texts],
+        "close_frame": (8, 1000, b"done"),
+        "dropped": True,
+        "polled_after": 0,
+        "stopped": True,
+        "manager_running": False,
+    }

@@ -294,8 +294,13 @@ class WebSocketPlugin(plugins.SimplePlugin):  # type: ignore[misc]
         if manager.is_alive():
             manager.join(timeout=5)
         for websocket in list(manager):  # the peers that did not answer in time
-            manager.remove(websocket)
-            websocket.terminate()
+            try:
+                manager.remove(websocket)
+                websocket.terminate()
+            except Exception:
+                # An error in a 'stop' listener makes CherryPy's exit() end the
+                # process with code 70; one websocket must not, nor spare the rest.
+                logger.exception("Ending %r at the engine's stop failed", websocket)
 
     def _install_gateways(self) -> None:
         from cherrypy.process.servers import ServerAdapter
