@@ -2,7 +2,8 @@
 # The whole test suite, as `make test` and CI run it:
 #   1. lint (ruff, mypy --strict) in the main environment;
 #   2. the unit and integration tests on every CPython 3.10-3.13 found here;
-#   3. the same tests once more with the C speedup disabled (pure-Python twin);
+#   3. the same tests once more with the C speedup disabled (pure-Python twin), then ws4py 0.6.0's
+#      own unit tests (from its sdist) against this package;
 #   4. each fuzz harness for FUZZ_SECONDS (default 60; 0 skips), coverage-guided (atheris);
 #   5. the Autobahn testsuite, server (both modes) and client, strictly.
 # Each step's environment is created on first use (scripts/venv.sh).
@@ -49,6 +50,9 @@ done
 
 step "pytest without the C speedup (pure-Python masking)"
 WS4PY_NO_SPEEDUPS=1 .venv/bin/python -m pytest -q -p no:cacheprovider || failed+=(pytest-pure)
+
+step "ws4py 0.6.0's own unit tests, unchanged, against this package (scripts/classic-suite.sh)"
+scripts/classic-suite.sh .venv || failed+=(classic-suite)
 
 if [ "${FUZZ_SECONDS:-60}" != "0" ]; then
     step "coverage-guided fuzzing, ${FUZZ_SECONDS:-60} s per harness (scripts/fuzz.sh)"
