@@ -847,7 +847,7 @@ def churn_client(args: argparse.Namespace) -> None:
     async def main() -> None:
         gate = asyncio.Semaphore(args.concurrency)
         cycle = 0
-        while time.time() < args.deadline - 5:
+        while time.time() < args.deadline - 5 or cycle < args.min_cycles:
             conns = await asyncio.gather(*(one(cycle, i, gate) for i in range(args.connections)))
             opened = [(i, c) for i, c in enumerate(conns) if c is not None]
             count["cycles"] += 1
@@ -923,6 +923,7 @@ def run_churn(args: argparse.Namespace) -> int:
             procs.append(subprocess.Popen(
                 [py, str(HERE), "_churn_client", "--port", str(port), "--connections", str(n),
                  "--index", str(i), "--deadline", str(end), "--hold", str(args.hold),
+                 "--min-cycles", str(args.min_cycles),
                  "--concurrency", str(max(1, 1000 // args.clients)),
                  "--timeout", str(args.timeout)],
                 stdout=subprocess.PIPE, text=True,
@@ -1034,7 +1035,7 @@ def main() -> None:
     ccli = sub.add_parser("_churn_client")
     for name, kind in (("--port", int), ("--connections", int), ("--index", int),
                        ("--deadline", float), ("--hold", float), ("--concurrency", int),
-                       ("--timeout", float)):  # fmt: skip
+                       ("--timeout", float), ("--min-cycles", int)):  # fmt: skip
         ccli.add_argument(name, type=kind, required=True)
     wit = sub.add_parser("_churn_witness")
     for name, kind in (("--port", int), ("--deadline", float), ("--interval", float),
@@ -1065,6 +1066,9 @@ def main() -> None:
                         help="the churn form (issue #20): cycles of every connection opened "
                         "and closed at once, a witness client every --witness-interval")
     parser.add_argument("--witness-interval", type=float, default=0.1)
+    parser.add_argument("--min-cycles", type=int, default=0,
+                        help="churn: each client process runs at least this many cycles, "
+                             "past --duration if the machine is slow")
     parser.add_argument("--hold", type=float, default=1.0,
                         help="--churn: seconds the connections stay open each cycle")
     parser.add_argument("--timeout", type=float, default=30.0,

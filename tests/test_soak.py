@@ -64,12 +64,14 @@ def test_short_soak(tmp_path: Path) -> None:
 def test_short_churn(tmp_path: Path) -> None:
     # bench/soak.py --churn (issue #20) at CI size: cycles of 200 connections opened and
     # closed at once (close frames, TCP closes, resets, resets with output left unread
-    # on the server) while a witness connects every 100 ms.  (Before the fix, the first
-    # reset with output waiting ended the manager: every later client got 1001.)
+    # on the server) while a witness connects every 100 ms.  Counted, not timed: each of
+    # the two client processes runs at least 2 cycles however slow the machine is.
+    # (Before the fix, the first reset with output waiting ended the manager: every later
+    # client got 1001.)
     report_path = tmp_path / "churn.json"
     proc = subprocess.run(
         [sys.executable, str(SOAK), "--churn", "--connections", "200", "--duration", "8",
-         "--clients", "2", "--hold", "0.5", "--sample", "1", "--quiet",
+         "--clients", "2", "--min-cycles", "2", "--hold", "0.5", "--sample", "1", "--quiet",
          "--json", str(report_path)],
         capture_output=True, text=True, timeout=110,
     )  # fmt: skip
@@ -79,7 +81,7 @@ def test_short_churn(tmp_path: Path) -> None:
     assert proc.returncode == 0
     totals = report["totals"]
     assert totals["churn_cycles"] >= 4 and totals["churn_flood-reset"] > 0, totals
-    assert totals["witness_witnesses"] >= 40
+    assert totals["witness_witnesses"] >= 10  # one every 100 ms for 8 s, fewer on a busy machine
     assert totals["witness_echoed"] == totals["witness_witnesses"]
     for role in ("witness", "churn"):
         for kind in ("refused", "misrouted", "lost", "close_code"):
