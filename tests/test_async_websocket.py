@@ -30,7 +30,7 @@ from websockets.asyncio.server import serve as ws_serve
 from ws4py.async_websocket import EchoWebSocket, WebSocket, WebSocketProtocol, connect, serve
 from ws4py.client.tulipclient import WebSocketTulipClient
 from ws4py.exc import ConnectionClosedError, HandshakeError
-from ws4py.messaging import Message, PongControlMessage
+from ws4py.messaging import CloseControlMessage, Message, PingControlMessage, PongControlMessage
 from ws4py.server.tulipserver import WebSocketProtocol as ClassicWebSocketProtocol
 from ws4py.server.tulipserver import serve as classic_serve
 
@@ -1207,6 +1207,34 @@ def test_send_bytes_is_text_unless_binary_and_invalid_text_is_refused() -> None:
 
     run(main())
     assert len(outcomes) == 1 and "binary=True" in outcomes[0]
+
+
+def test_send_refuses_a_close_message_and_the_connection_stays_open() -> None:
+    """Issue #19: ``send(CloseControlMessage())`` went out as a message and left the
+    connection OPEN (messages could follow a close); the core's one rule refuses it."""
+    outcomes: list[Any] = []
+
+    class Sender(WebSocket):
+        async def opened(self) -> None:
+            try:
+                await self.send(CloseControlMessage(1000, "not this way"))
+            except ValueError as exc:
+                outcomes.append(("refused", str(exc)))
+            outcomes.append(("open", self.terminated, self.core.close_sent))
+            await self.send(PingControlMessage(b"control messages still go"))
+            await self.send("still open")
+            await self.close(1000, "the close path")
+
+    async def main() -> None:
+        async with ws4py_server(Sender) as url, ws_connect(url) as client:
+            assert await asyncio.wait_for(client.recv(), 5) == "still open"
+            with pytest.raises(websockets.ConnectionClosedOK):
+                await asyncio.wait_for(client.recv(), 5)
+            assert client.close_code == 1000 and client.close_reason == "the close path"
+
+    run(main())
+    assert outcomes[0][0] == "refused" and "close()" in outcomes[0][1]
+    assert outcomes[1] == ("open", False, None)
 
 
 def test_server_handler_gets_extension_strings_and_live_objects() -> None:

@@ -288,3 +288,38 @@ def test_a_close_only_the_stream_shows_is_received() -> None:
     assert server.closed_args() == (4002, b"bye")
     echo = server.send_close(closing.code, closing.reason)
     assert client.receive_data(echo)[0].code == 4002
+
+
+# ---------------------------------------------------------------------------
+# One rule in the core: a close goes only through the close path (issue #19)
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("client", [False, True])
+def test_a_close_message_is_never_sent_as_a_message(client: bool) -> None:
+    """``send_message(CloseControlMessage())`` would put a close on the wire and stay OPEN,
+    so messages could follow it (RFC 6455 5.5.1): the core refuses it, nothing changes."""
+    from ws4py.connection import outgoing_message
+
+    conn = Connection(client=client)
+    for attempt in (
+        lambda: conn.send_message(CloseControlMessage(1000, "bye")),
+        lambda: outgoing_message(CloseControlMessage(1001)),
+        lambda: outgoing_message(CloseControlMessage(), binary=True),
+    ):
+        with pytest.raises(ValueError, match=r"close\(\)"):
+            attempt()
+    assert conn.state is State.OPEN and conn.close_sent is None
+    # Still open: messages and pings go out, and the close path works.
+    peer = Connection(client=not client)
+    frames = conn.send_message(TextMessage("after")) + conn.send_message(PingControlMessage(b"p"))
+    frames += conn.send_close(1000, "bye")
+    assert conn.state is State.CLOSING
+    events = peer.receive_data(frames)
+    assert [(type(e).__name__, bytes(e.data)) for e in events[:2]] == [
+        ("TextMessage", b"after"),
+        ("PingControlMessage", b"p"),
+    ]
+    assert isinstance(events[2], CloseControlMessage) and events[2].code == 1000
+    with pytest.raises(ConnectionClosedError):
+        conn.send_message(PongControlMessage(b"late"))

@@ -296,3 +296,45 @@ def test_extensions_are_the_negotiated_strings_and_bytes_go_as_text() -> None:
     assert received == [(False, b'{"as": "text"}'), (True, b"\x00\xff")]
     (live,) = seen["objects"]
     assert seen["extensions"] == [str(live)] and str(live).startswith("permessage-deflate")
+
+
+def test_send_control_messages_as_the_threaded_flavour_and_never_a_close() -> None:
+    """Issue #19: one rule in the core for every flavour.  A ping message goes out as
+    the threaded ``send()`` sends it (0.6.0's tornado client inherited that ``send()``);
+    a close message is refused and the connection stays open; ``close()`` closes."""
+    seen: dict[str, Any] = {}
+
+    class Server(AsyncWebSocket):
+        async def received_message(self, message: Message) -> None:
+            seen["message"] = bytes(message.data)
+
+    class Client(TornadoWebSocketClient):
+        def opened(self) -> None:
+            from ws4py.messaging import CloseControlMessage, PingControlMessage
+
+            self.send(PingControlMessage(b"are you there"))
+            try:
+                self.send(CloseControlMessage(1000, "not this way"))
+            except ValueError as exc:
+                seen["refused"] = str(exc)
+            assert self.websocket is not None
+            seen["open"] = (self.terminated, self.websocket.core.close_sent)
+
+        def ponged(self, pong: PongControlMessage) -> None:
+            seen["pong"] = bytes(pong.data)
+            self.send("still open")
+            self.close(4002, "the close path")
+
+        def closed(self, code: int, reason: Any = None) -> None:
+            seen["closed"] = (code, reason)
+
+    async def main() -> None:
+        async with asyncio_server(Server) as url:
+            ws = Client(url)
+            await ws.connect()
+            await asyncio.wait_for(ws.wait_closed(), 5)
+
+    asyncio.run(asyncio.wait_for(main(), 20))
+    assert "close()" in seen["refused"] and seen["open"] == (False, None)
+    assert seen["pong"] == b"are you there" and seen["message"] == b"still open"
+    assert seen["closed"] == (4002, b"the close path")

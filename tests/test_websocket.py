@@ -572,10 +572,18 @@ def test_send_control_messages(endpoints: Endpoints) -> None:
     ws.send(PongControlMessage(b"q"))
     assert peer.recv_frame() == RawFrame(True, 0, PING, False, b"p")
     assert peer.recv_frame() == RawFrame(True, 0, PONG, False, b"q")
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"close\(\)"):
         ws.send(CloseControlMessage(1000))
     with pytest.raises(ValueError):
         ws.send(12345)
+    # The refused close left the connection open (issue #19: the core's one rule).
+    assert not ws.terminated and ws.core.close_sent is None
+    ws.send("still open")
+    assert peer.recv_frame() == RawFrame(True, 0, TEXT, False, b"still open")
+    ws.close(1000)
+    assert peer.recv_frame().opcode == CLOSE
+    with pytest.raises(ConnectionClosedError):
+        ws.send(PongControlMessage(b"after close"))
 
 
 def test_send_generator_is_fragmented(endpoints: Endpoints) -> None:

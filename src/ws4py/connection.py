@@ -47,6 +47,8 @@ __all__ = [
 #: close frame arrived (ws4py 0.6.0 passes exactly this ``str`` to ``closed()``).
 ABNORMAL_CLOSE_REASON = "Going away"
 
+_USE_CLOSE = "a close frame is sent by close(), which starts the closing handshake"
+
 _NOT_TEXT = (
     "bytes sent as text must be valid UTF-8 (RFC 6455 section 5.6); "
     "pass binary=True to send them as a binary message"
@@ -73,10 +75,14 @@ def outgoing_message(payload: Any, binary: bool = False) -> Message:
     message type: ``str`` *and* bytes-like payloads go out as text unless
     ``binary`` is true (``send(json.dumps(obj).encode())`` reaches a browser
     as a string, not a Blob).  Bytes sent as text must be valid UTF-8
-    (:func:`check_text`).  A :class:`Message` is sent as itself.  Anything
-    else raises :class:`ValueError`.
+    (:func:`check_text`).  A :class:`Message` is sent as itself, except a
+    close: only ``close()`` may send one, since it starts the closing
+    handshake (see :meth:`Connection.send_message`).  Anything else raises
+    :class:`ValueError`.
     """
     if isinstance(payload, Message):
+        if payload.opcode == OPCODE_CLOSE:
+            raise ValueError(_USE_CLOSE)
         return payload
     if isinstance(payload, str):
         return BinaryMessage(payload.encode("utf-8")) if binary else TextMessage(payload)
@@ -243,15 +249,23 @@ class Connection:
             raise ConnectionClosedError("the websocket is closing or closed")
 
     def send_message(self, message: Message) -> bytes:
-        """The frame(s) of a whole message; compressed when an extension wants it."""
+        """The frame(s) of a whole message; compressed when an extension wants it.
+
+        A close message is refused (:class:`ValueError`): a close sent as a
+        mere message would leave the state OPEN and let more messages follow
+        it (RFC 6455 5.5.1); :meth:`send_close` is the only way to send one.
+        """
+        opcode = message.opcode
+        if opcode == OPCODE_CLOSE:
+            raise ValueError(_USE_CLOSE)
         self.check_open()
         data = message.data
         rsv = message.rsv
-        if self.extensions and not message.opcode & 0x8:
+        if self.extensions and not opcode & 0x8:
             for ext in self.extensions:
-                bits, data = ext.encode_message(message.opcode, bytes(data))
+                bits, data = ext.encode_message(opcode, bytes(data))
                 rsv |= bits
-        return build_frame(message.opcode, data, True, rsv, self.stream.always_mask)
+        return build_frame(opcode, data, True, rsv, self.stream.always_mask)
 
     def send_fragment(self, opcode: int, data: BytesLike, first: bool, last: bool) -> bytes:
         """One frame of a message sent in pieces (never compressed)."""

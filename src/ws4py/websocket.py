@@ -32,8 +32,6 @@ from ws4py.exc import ConnectionClosedError
 from ws4py.extensions import Extension
 from ws4py.framing import (
     OPCODE_BINARY,
-    OPCODE_CLOSE,
-    OPCODE_PING,
     OPCODE_PONG,
     OPCODE_TEXT,
     build_header,
@@ -451,11 +449,6 @@ class WebSocket:
             return
         else:
             raise ValueError(f"cannot send a {type(payload).__name__}")
-        if message.opcode in (OPCODE_PING, OPCODE_PONG, OPCODE_CLOSE):
-            if message.opcode == OPCODE_CLOSE:
-                raise ValueError("use close() to close the connection")
-            self._write(message.single(mask=self.core.stream.always_mask))
-            return
         data = message.data
         if (
             self._nonblocking

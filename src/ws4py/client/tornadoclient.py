@@ -45,7 +45,7 @@ from ws4py.client import WebSocketBaseClient, make_ssl_context
 from ws4py.connection import TextChunks, outgoing_message
 from ws4py.exc import ConnectionClosedError
 from ws4py.extensions import ClientExtensionFactory
-from ws4py.framing import OPCODE_BINARY, OPCODE_CLOSE, OPCODE_PING, OPCODE_PONG, OPCODE_TEXT
+from ws4py.framing import OPCODE_BINARY, OPCODE_TEXT
 from ws4py.handshake import Headers
 from ws4py.messaging import Message, PongControlMessage
 from ws4py.streaming import DEFAULT_MAX_MESSAGE_SIZE, Stream
@@ -227,16 +227,13 @@ class TornadoWebSocketClient:
 
         The rule is :func:`ws4py.connection.outgoing_message`: bytes sent as
         text must be valid UTF-8 (else :class:`ValueError`, nothing sent).
-        A :class:`ws4py.messaging.Message` is sent as itself; an iterable of
-        chunks (a generator) as one fragmented message.
+        A :class:`ws4py.messaging.Message` is sent as itself (a close is
+        refused: :meth:`close` sends it); an iterable of chunks (a
+        generator) as one fragmented message.
         """
         websocket = self._connection()
         core = websocket.core
-        if isinstance(payload, Message):
-            if payload.opcode in (OPCODE_PING, OPCODE_PONG, OPCODE_CLOSE):
-                raise ValueError("use ping() or close() for control messages")
-            data = core.send_message(payload)
-        elif isinstance(payload, (str, bytes, bytearray, memoryview)):
+        if isinstance(payload, (str, bytes, bytearray, memoryview, Message)):
             data = core.send_message(outgoing_message(payload, binary))
         elif isinstance(payload, (Iterator, Iterable)) and not isinstance(payload, (dict, set)):
             data = self._fragments(iter(payload), OPCODE_BINARY if binary else OPCODE_TEXT)
