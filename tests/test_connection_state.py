@@ -323,3 +323,38 @@ def test_a_close_message_is_never_sent_as_a_message(client: bool) -> None:
     assert isinstance(events[2], CloseControlMessage) and events[2].code == 1000
     with pytest.raises(ConnectionClosedError):
         conn.send_message(PongControlMessage(b"late"))
+
+
+def test_payloads_are_classified_and_fragmented_in_the_core() -> None:
+    """Issue #19: every flavour's ``send()`` asks the core which payloads are chunks
+    and how they are framed; a bad chunk stops the frames before the previous one."""
+    from ws4py.connection import is_fragmented
+
+    for whole in ("text", b"bytes", bytearray(b"x"), memoryview(b"x"), TextMessage("m")):
+        assert not is_fragmented(whole)
+    for refused in ({"a": 1}, {1, 2}, 12345, None):
+        assert not is_fragmented(refused)
+    for chunks in (iter(["a"]), ["a", "b"], ("a",), (c for c in "ab")):
+        assert is_fragmented(chunks)
+
+    sender, receiver = Connection(client=True), Connection()
+    frames = list(sender.send_fragments(["frag", "mé", b"nted"]))
+    assert len(frames) == 3
+    (message,) = receiver.receive_data(b"".join(frames))
+    assert isinstance(message, TextMessage) and str(message) == "fragménted"
+    (empty,) = receiver.receive_data(b"".join(sender.send_fragments(iter([]), binary=True)))
+    assert isinstance(empty, BinaryMessage) and bytes(empty.data) == b""
+    (raw,) = receiver.receive_data(b"".join(sender.send_fragments([b"\xff", "é"], binary=True)))
+    assert bytes(raw.data) == b"\xff\xc3\xa9"
+
+    # Invalid text: nothing yielded for the chunk before the bad one, ...
+    produced = sender.send_fragments(["ok", b"\xff"])
+    with pytest.raises(ValueError, match="binary=True"):
+        next(produced)
+    # ... one frame out when the third chunk is bad, and text cut mid-character at the end.
+    produced = sender.send_fragments(["ok", "fine", 12345])
+    assert next(produced)
+    with pytest.raises(ValueError, match="int"):
+        next(produced)
+    with pytest.raises(ValueError, match="binary=True"):
+        list(sender.send_fragments([b"\xc3"]))

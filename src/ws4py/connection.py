@@ -18,12 +18,12 @@ from __future__ import annotations
 
 import codecs
 import enum
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from ws4py.exc import ConnectionClosedError
 from ws4py.extensions import Extension
-from ws4py.framing import OPCODE_CLOSE, OPCODE_PING, build_frame
+from ws4py.framing import OPCODE_BINARY, OPCODE_CLOSE, OPCODE_PING, OPCODE_TEXT, build_frame
 from ws4py.masking import BytesLike
 from ws4py.messaging import (
     BinaryMessage,
@@ -40,6 +40,7 @@ __all__ = [
     "State",
     "TextChunks",
     "check_text",
+    "is_fragmented",
     "outgoing_message",
 ]
 
@@ -93,6 +94,19 @@ def outgoing_message(payload: Any, binary: bool = False) -> Message:
             check_text(payload)
         return TextMessage(payload)
     raise ValueError(f"cannot send a {type(payload).__name__}")
+
+
+def is_fragmented(payload: Any) -> bool:
+    """Whether ``send(payload)`` sends ``payload`` as one fragmented message.
+
+    An iterable of chunks (a generator, a list, ...) is; ``str``,
+    bytes-like payloads and :class:`Message` are whole messages
+    (:func:`outgoing_message`), and a ``dict`` or ``set`` is refused by it
+    rather than sent in an arbitrary order.
+    """
+    return isinstance(payload, Iterable) and not isinstance(
+        payload, (str, bytes, bytearray, memoryview, Message, dict, set)
+    )
 
 
 class TextChunks:
@@ -271,6 +285,30 @@ class Connection:
         """One frame of a message sent in pieces (never compressed)."""
         self.check_open()
         return build_frame(opcode if first else 0, data, last, 0, self.stream.always_mask)
+
+    def send_fragments(self, chunks: Iterable[Any], binary: bool = False) -> Iterator[bytes]:
+        """The frames of one message sent in pieces, text unless ``binary``.
+
+        Frames come one at a time, as the chunks do, so a generator's message
+        can be written while it is produced; a chunk is converted and checked
+        (:class:`TextChunks`) before the frame of the one before it is
+        yielded, and the last frame is the one with FIN set (an empty one
+        when there is no chunk).  A :class:`ValueError` raised once frames
+        were written leaves the peer inside a message: the caller fails the
+        connection then.
+        """
+        opcode = OPCODE_BINARY if binary else OPCODE_TEXT
+        pieces = TextChunks(not binary)
+        first = True
+        previous: bytes | None = None
+        for chunk in chunks:
+            data = pieces.convert(chunk)
+            if previous is not None:
+                yield self.send_fragment(opcode, previous, first, False)
+                first = False
+            previous = data
+        pieces.convert(b"", last=True)  # the text must not end mid-character
+        yield self.send_fragment(opcode, previous or b"", first, True)
 
     def send_ping(self, data: BytesLike = b"") -> bytes:
         self.check_open()

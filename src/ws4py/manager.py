@@ -428,11 +428,6 @@ def default_poller(timeout: float = 0.1) -> SelectPoller | EPollPoller | KQueueP
 _tokens = itertools.count(1)
 
 
-def _as_message(message: Any, binary: bool) -> Message:
-    """What ``send(message, binary)`` sends: the one rule (bytes are text unless ``binary``)."""
-    return outgoing_message(message, binary)
-
-
 class WebSocketManager(threading.Thread):
     """An event-based manager of websockets, running in its own thread.
 
@@ -847,7 +842,7 @@ class WebSocketManager(threading.Thread):
         The frame is built once and reused for every connection that takes
         it as is (server side, no extension transforming the payload).
         """
-        built = _as_message(message, binary)
+        built = outgoing_message(message, binary)
         targets = list(self) if group is None else self.members(group)
         if self._classic_count:
             classic = [ws for ws in targets if not isinstance(ws, WebSocket)]
@@ -907,7 +902,7 @@ class WebSocketManager(threading.Thread):
         origin = None
         if exclude is not None:
             origin = (self.id, self._token(exclude))
-        payload = encode_message(_as_message(message, binary), origin)
+        payload = encode_message(outgoing_message(message, binary), origin)
         channel = ALL_CHANNEL if group is None else group_channel(group)
         self._backend.publish(channel, payload)
 

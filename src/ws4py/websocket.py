@@ -22,12 +22,11 @@ import socket
 import ssl
 import threading
 import time
-import types
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from typing import Any
 
 from ws4py import WS_KEY, WS_VERSION, format_addresses
-from ws4py.connection import Connection, State, TextChunks, outgoing_message
+from ws4py.connection import Connection, State, is_fragmented, outgoing_message
 from ws4py.exc import ConnectionClosedError
 from ws4py.extensions import Extension
 from ws4py.framing import (
@@ -437,18 +436,13 @@ class WebSocket:
         :class:`RuntimeError`).  Thread-safe: frames of two messages never
         interleave.
         """
-        if isinstance(payload, (str, bytes, bytearray, memoryview, Message)):
-            message = outgoing_message(payload, binary)
-            if self._stream_builders and message is not payload:
-                self._send_built(payload, binary)
-                return
-        elif isinstance(payload, (Iterator, types.GeneratorType)) or (
-            isinstance(payload, Iterable) and not isinstance(payload, (dict, set))
-        ):
-            self._send_fragments(iter(payload), OPCODE_BINARY if binary else OPCODE_TEXT)
+        if is_fragmented(payload):
+            self._send_fragments(payload, binary)
             return
-        else:
-            raise ValueError(f"cannot send a {type(payload).__name__}")
+        message = outgoing_message(payload, binary)
+        if self._stream_builders and message is not payload:
+            self._send_built(payload, binary)
+            return
         data = message.data
         if (
             self._nonblocking
@@ -506,22 +500,15 @@ class WebSocket:
             self.core.check_open()
             self._write(frame)
 
-    def _send_fragments(self, chunks: Iterator[Any], opcode: int) -> None:
-        pieces = TextChunks(opcode == OPCODE_TEXT)
-        first = True
+    def _send_fragments(self, chunks: Iterable[Any], binary: bool) -> None:
+        written = False
         try:
             with self._send_lock:
-                previous = None
-                for chunk in chunks:
-                    data = pieces.convert(chunk)  # checked before the previous one goes out
-                    if previous is not None:
-                        self._write(self.core.send_fragment(opcode, previous, first, False))
-                        first = False
-                    previous = data
-                pieces.convert(b"", last=True)  # the text must not end mid-character
-                self._write(self.core.send_fragment(opcode, previous or b"", first, True))
+                for frame in self.core.send_fragments(chunks, binary):
+                    self._write(frame)
+                    written = True
         except ValueError:
-            if not first:
+            if written:
                 # Part of the message is out and cannot be finished: fail the
                 # connection rather than leave the peer inside a message.
                 self.close(1011, "invalid outgoing text message")

@@ -59,11 +59,6 @@ __all__ = ["AsyncBroadcaster"]
 logger = logging.getLogger("ws4py")
 
 
-def _as_message(message: Any, binary: bool) -> Message:
-    """The one rule of ``send(payload, binary=False)``: text unless ``binary``, bytes included."""
-    return outgoing_message(message, binary)
-
-
 class AsyncBroadcaster:
     """Groups and cluster-wide publishing for asyncio websockets, over a backend.
 
@@ -163,7 +158,7 @@ class AsyncBroadcaster:
         origin = None
         if exclude is not None:
             origin = (self.id, self._token(exclude))
-        payload = encode_message(_as_message(message, binary), origin)
+        payload = encode_message(outgoing_message(message, binary), origin)
         channel = ALL_CHANNEL if group is None else group_channel(group)
         if isinstance(self.backend, LocalBackend):
             self.backend.publish(channel, payload)
@@ -174,7 +169,7 @@ class AsyncBroadcaster:
 
     def broadcast(self, message: Any, group: str | None = None, binary: bool = False) -> None:
         """Send to this broadcaster's websockets (or a group's members here), now."""
-        self._send_to(self.members(group), _as_message(message, binary))
+        self._send_to(self.members(group), outgoing_message(message, binary))
 
     def close(self) -> None:
         """Leave the backend and forget every websocket (the backend stays open)."""

@@ -35,17 +35,15 @@ from __future__ import annotations
 
 import asyncio
 import ssl
-from collections.abc import Iterable, Iterator
 from typing import Any
 
 from tornado.ioloop import IOLoop
 
 from ws4py import async_websocket
 from ws4py.client import WebSocketBaseClient, make_ssl_context
-from ws4py.connection import TextChunks, outgoing_message
+from ws4py.connection import is_fragmented, outgoing_message
 from ws4py.exc import ConnectionClosedError
 from ws4py.extensions import ClientExtensionFactory
-from ws4py.framing import OPCODE_BINARY, OPCODE_TEXT
 from ws4py.handshake import Headers
 from ws4py.messaging import Message, PongControlMessage
 from ws4py.streaming import DEFAULT_MAX_MESSAGE_SIZE, Stream
@@ -233,28 +231,12 @@ class TornadoWebSocketClient:
         """
         websocket = self._connection()
         core = websocket.core
-        if isinstance(payload, (str, bytes, bytearray, memoryview, Message)):
-            data = core.send_message(outgoing_message(payload, binary))
-        elif isinstance(payload, (Iterator, Iterable)) and not isinstance(payload, (dict, set)):
-            data = self._fragments(iter(payload), OPCODE_BINARY if binary else OPCODE_TEXT)
+        if is_fragmented(payload):
+            # Every chunk is checked before anything is written.
+            data = b"".join(core.send_fragments(payload, binary))
         else:
-            raise ValueError(f"cannot send a {type(payload).__name__}")
+            data = core.send_message(outgoing_message(payload, binary))
         websocket.proto.write(data)
-
-    def _fragments(self, chunks: Iterator[Any], opcode: int) -> bytes:
-        core = self._connection().core
-        pieces = TextChunks(opcode == OPCODE_TEXT)
-        frames = []
-        previous: bytes | None = None
-        first = True
-        for chunk in chunks:  # all checked before anything is written
-            if previous is not None:
-                frames.append(core.send_fragment(opcode, previous, first, False))
-                first = False
-            previous = pieces.convert(chunk)
-        pieces.convert(b"", last=True)
-        frames.append(core.send_fragment(opcode, previous or b"", first, True))
-        return b"".join(frames)
 
     def ping(self, message: str | bytes = b"") -> None:
         """Send a ping; the peer's pong goes to :meth:`ponged`."""
