@@ -358,3 +358,27 @@ def test_payloads_are_classified_and_fragmented_in_the_core() -> None:
         next(produced)
     with pytest.raises(ValueError, match="binary=True"):
         list(sender.send_fragments([b"\xc3"]))
+
+
+def test_close_codes_are_named_in_the_core_and_stay_ints() -> None:
+    """Issue #19: ``CloseCode`` (RFC 6455 7.4.1 and IANA's 1012-1014) replaces bare numbers;
+    what ``closed(code, reason)`` gets is still an int that prints as a number."""
+    import json
+
+    from ws4py.framing import CloseCode
+    from ws4py.messaging import VALID_CLOSING_CODES, close_code_allowed
+
+    assert CloseCode.NORMAL == 1000 and isinstance(CloseCode.NORMAL, int)
+    assert {c.value for c in CloseCode} == {*range(1000, 1016)} - {1004}
+    assert [c for c in CloseCode if close_code_allowed(c)] == VALID_CLOSING_CODES
+    assert not any(close_code_allowed(c) for c in (1005, 1006, 1015))
+    code, reason = Connection().closed_args()  # nothing received: TCP gone
+    assert (code, reason) == (1006, "Going away") and code is CloseCode.ABNORMAL
+    assert str(code) == f"{code}" == json.dumps(code) == "1006"  # logs and JSON too
+    # The default close is NORMAL; an empty close is NO_STATUS, and never goes on the wire.
+    server, client = Connection(), Connection(client=True)
+    (close,) = client.receive_data(server.send_close())
+    assert isinstance(close, CloseControlMessage) and close.code == CloseCode.NORMAL
+    assert CloseControlMessage(CloseCode.NO_STATUS).data == b""
+    (empty,) = server.receive_data(client.send_close(CloseCode.NO_STATUS))
+    assert empty.code == CloseCode.NO_STATUS and client.reply_to(close) == b""

@@ -29,7 +29,7 @@ from ws4py import format_addresses
 from ws4py.connection import Connection, State, outgoing_message
 from ws4py.exc import ConnectionClosedError, HandshakeError
 from ws4py.extensions import ClientExtensionFactory, Extension, ServerExtensionFactory
-from ws4py.framing import OPCODE_BINARY, OPCODE_PONG, OPCODE_TEXT
+from ws4py.framing import OPCODE_BINARY, OPCODE_PONG, OPCODE_TEXT, CloseCode
 from ws4py.handshake import (
     ClientHandshake,
     Headers,
@@ -225,7 +225,7 @@ class WebSocket:
         self.proto.write(self.core.send_ping(payload))
         await self.proto.drain()
 
-    async def close(self, code: int = 1000, reason: str = "") -> None:
+    async def close(self, code: int = CloseCode.NORMAL, reason: str = "") -> None:
         """Start the closing handshake and wait (at most ``close_timeout``) for its end.
 
         From a handler, it only starts the handshake: the handler's own task
@@ -342,7 +342,7 @@ class WebSocket:
             pass
         except Exception:
             logger.exception("Error in a handler of %s: closing with 1011", format_addresses(self))
-            self._send_close(1011, "Internal error")
+            self._send_close(CloseCode.INTERNAL_ERROR, "Internal error")
 
     async def _keepalive(self) -> None:
         interval = self.keepalive_interval or 0
@@ -359,7 +359,7 @@ class WebSocket:
                     await asyncio.wait_for(asyncio.shield(self._pong_waiter), timeout)
                 except asyncio.TimeoutError:
                     logger.info("No pong from %s in time: closing", format_addresses(self))
-                    self._send_close(1011, "keepalive ping timeout")
+                    self._send_close(CloseCode.INTERNAL_ERROR, "keepalive ping timeout")
                     return
         except (ConnectionClosedError, asyncio.CancelledError):
             return

@@ -23,7 +23,14 @@ from typing import Any
 
 from ws4py.exc import ConnectionClosedError
 from ws4py.extensions import Extension
-from ws4py.framing import OPCODE_BINARY, OPCODE_CLOSE, OPCODE_PING, OPCODE_TEXT, build_frame
+from ws4py.framing import (
+    OPCODE_BINARY,
+    OPCODE_CLOSE,
+    OPCODE_PING,
+    OPCODE_TEXT,
+    CloseCode,
+    build_frame,
+)
 from ws4py.masking import BytesLike
 from ws4py.messaging import (
     BinaryMessage,
@@ -318,7 +325,7 @@ class Connection:
         self.check_open()
         return build_frame(0xA, data, True, 0, self.stream.always_mask)
 
-    def send_close(self, code: int = 1000, reason: str | bytes = "") -> bytes:
+    def send_close(self, code: int = CloseCode.NORMAL, reason: str | bytes = "") -> bytes:
         """Start the closing handshake; the second call and later return nothing.
 
         ``code`` must be one allowed on the wire (7.4), or 1005 for a close
@@ -328,7 +335,7 @@ class Connection:
             self.state is State.CLOSED and self.close_received is None
         ):
             return b""
-        if code != 1005 and not close_code_allowed(code):
+        if code != CloseCode.NO_STATUS and not close_code_allowed(code):
             raise ValueError(f"close code {code} may not be sent on the wire")
         self.close_sent = CloseControlMessage(code, reason)
         self.state = State.CLOSED if self.close_received is not None else State.CLOSING
@@ -343,7 +350,7 @@ class Connection:
             return self.close_received.code
         if self.failure is not None:
             return self.failure.code
-        return 1006
+        return CloseCode.ABNORMAL
 
     @property
     def close_reason(self) -> str:
@@ -363,7 +370,7 @@ class Connection:
         """
         received = self.close_received
         if received is None:
-            return 1006, ABNORMAL_CLOSE_REASON
+            return CloseCode.ABNORMAL, ABNORMAL_CLOSE_REASON
         reason: Any = received.reason
         return received.code, reason.encode("utf-8") if isinstance(reason, str) else reason
 

@@ -25,6 +25,7 @@ __all__ = [
     "OPCODE_PING",
     "OPCODE_PONG",
     "OPCODE_TEXT",
+    "CloseCode",
     "Frame",
     "Opcode",
     "build_frame",
@@ -44,6 +45,36 @@ class Opcode(IntEnum):
     CLOSE = 0x8
     PING = 0x9
     PONG = 0xA
+
+
+class CloseCode(IntEnum):
+    """Close status codes: RFC 6455 section 7.4.1 and the IANA registry's 1012-1014.
+
+    Members are ints (``CloseCode.NORMAL == 1000``), printed as numbers
+    (``str()`` is the number on every Python, as ``closed(code, reason)``
+    handlers written for ws4py 0.6.0 expect).  1004 is reserved; 1005,
+    1006 and 1015 are reported to the application, never sent.  Codes
+    3000-4999 are the libraries' and applications' own (7.4.2): a close
+    code is any int, this enum only names the standard ones.
+    """
+
+    NORMAL = 1000
+    GOING_AWAY = 1001
+    PROTOCOL_ERROR = 1002
+    UNSUPPORTED_DATA = 1003
+    NO_STATUS = 1005
+    ABNORMAL = 1006
+    INVALID_DATA = 1007
+    POLICY_VIOLATION = 1008
+    MESSAGE_TOO_BIG = 1009
+    MANDATORY_EXTENSION = 1010
+    INTERNAL_ERROR = 1011
+    SERVICE_RESTART = 1012
+    TRY_AGAIN_LATER = 1013
+    BAD_GATEWAY = 1014
+    TLS_HANDSHAKE = 1015
+
+    __str__ = int.__repr__
 
 
 OPCODE_CONTINUATION = 0x0

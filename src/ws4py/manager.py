@@ -46,7 +46,7 @@ from ws4py.broadcast import (
 )
 from ws4py.connection import outgoing_message
 from ws4py.exc import ConnectionClosedError
-from ws4py.framing import OPCODE_BINARY
+from ws4py.framing import OPCODE_BINARY, CloseCode
 from ws4py.messaging import Message
 from ws4py.websocket import WebSocket
 
@@ -612,7 +612,9 @@ class WebSocketManager(threading.Thread):
                 self._register(fd, websocket, self._polled)
         if not polled:
             # The manager stopped meanwhile: nobody will read this socket.
-            self._close_quietly(websocket, *(self._shutting_down or (1001, "Going away")))
+            self._close_quietly(
+                websocket, *(self._shutting_down or (CloseCode.GOING_AWAY, "Going away"))
+            )
             self._finish(websocket)
             return
         if self._shutting_down is not None:
@@ -641,7 +643,9 @@ class WebSocketManager(threading.Thread):
                 self._classic_count += 1
                 self._register(fd, websocket, self._polled_classic)
         if stopped:
-            self._close_quietly(websocket, *(self._shutting_down or (1001, "Going away")))
+            self._close_quietly(
+                websocket, *(self._shutting_down or (CloseCode.GOING_AWAY, "Going away"))
+            )
             return
         if self._shutting_down is not None:
             self._close_quietly(websocket, *self._shutting_down)
@@ -721,7 +725,9 @@ class WebSocketManager(threading.Thread):
         self._wake_r.close()
         self._wake_w.close()
 
-    def shutdown(self, code: int = 1001, message: str = "Server is shutting down") -> None:
+    def shutdown(
+        self, code: int = CloseCode.GOING_AWAY, message: str = "Server is shutting down"
+    ) -> None:
         """:meth:`close_all`, and close likewise every websocket added from now on.
 
         For a server going down: a connection whose handshake finishes while
@@ -823,7 +829,9 @@ class WebSocketManager(threading.Thread):
             except Exception:
                 logger.exception("terminate() of %s failed", _describe(websocket))
 
-    def close_all(self, code: int = 1001, message: str = "Server is shutting down") -> None:
+    def close_all(
+        self, code: int = CloseCode.GOING_AWAY, message: str = "Server is shutting down"
+    ) -> None:
         """Start the closing handshake of every websocket; does not wait for it."""
         for ws in self:
             try:

@@ -24,6 +24,7 @@ from ws4py.framing import (
     OPCODE_PING,
     OPCODE_PONG,
     OPCODE_TEXT,
+    CloseCode,
     build_frame,
 )
 from ws4py.masking import BytesLike
@@ -201,7 +202,7 @@ def parse_close_payload(payload: BytesLike) -> tuple[int, bytes]:
     0.6.0's reason as message.
     """
     if not payload:
-        return 1005, b""
+        return CloseCode.NO_STATUS, b""
     if len(payload) == 1:
         raise InvalidCloseCodeException("Payload has invalid length")
     code = struct.unpack_from("!H", payload)[0]
@@ -226,11 +227,13 @@ class CloseControlMessage(Message):
     125 bytes (5.5) is cut on a character boundary.
     """
 
-    def __init__(self, code: int = 1000, reason: str | bytes | bytearray | None = b"") -> None:
+    def __init__(
+        self, code: int = CloseCode.NORMAL, reason: str | bytes | bytearray | None = b""
+    ) -> None:
         if isinstance(reason, str):
             reason = reason.encode("utf-8")
         reason = bytes(reason) if reason else b""
-        if code == 1005 or not code:
+        if code == CloseCode.NO_STATUS or not code:
             data = b""
         else:
             data = struct.pack("!H", code) + reason

@@ -37,6 +37,7 @@ from ws4py.framing import (
     OPCODE_TEXT,
     UNPACK_16,
     UNPACK_64,
+    CloseCode,
     check_header,
 )
 from ws4py.masking import mask
@@ -218,7 +219,7 @@ class Stream:
                 self._parse(data, events)
             except InvalidCloseCodeException as exc:
                 self._stop()
-                self.closing = CloseControlMessage(1005, str(exc))
+                self.closing = CloseControlMessage(CloseCode.NO_STATUS, str(exc))
             except WebSocketException as exc:
                 self._fail(exc)
             for event in events:
@@ -561,7 +562,7 @@ class Stream:
         """A :class:`BinaryMessage` ready to be built."""
         return BinaryMessage(bytes)
 
-    def close(self, code: int = 1000, reason: str | bytes = b"") -> CloseControlMessage:
+    def close(self, code: int = CloseCode.NORMAL, reason: str | bytes = b"") -> CloseControlMessage:
         """A :class:`CloseControlMessage` with ``code`` and ``reason``, as 0.6.0 returned.
 
         Its bytes are ``.single(mask=stream.always_mask)``.

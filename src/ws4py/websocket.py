@@ -33,6 +33,7 @@ from ws4py.framing import (
     OPCODE_BINARY,
     OPCODE_PONG,
     OPCODE_TEXT,
+    CloseCode,
     build_header,
 )
 from ws4py.masking import BytesLike
@@ -394,7 +395,7 @@ class WebSocket:
 
     # -- sending ----------------------------------------------------------------
 
-    def close(self, code: int = 1000, reason: str | bytes = "") -> None:
+    def close(self, code: int = CloseCode.NORMAL, reason: str | bytes = "") -> None:
         """Start the closing handshake; safe to call several times.
 
         The connection ends when the peer's close arrives, or after
@@ -511,7 +512,7 @@ class WebSocket:
             if written:
                 # Part of the message is out and cannot be finished: fail the
                 # connection rather than leave the peer inside a message.
-                self.close(1011, "invalid outgoing text message")
+                self.close(CloseCode.INTERNAL_ERROR, "invalid outgoing text message")
             raise
 
     def _write(self, data: bytes | memoryview) -> None:
@@ -688,7 +689,7 @@ class WebSocket:
             if self.handler_error is None:
                 self.handler_error = exc  # run() raises it once the connection is over
             try:
-                self.close(1011, "Internal error")
+                self.close(CloseCode.INTERNAL_ERROR, "Internal error")
             except Exception:
                 self.core.connection_lost()
 
@@ -706,7 +707,7 @@ class WebSocket:
                 if now - self._ping_sent_at >= timeout:
                     logger.info("No pong from %s in time: closing", format_addresses(self))
                     self._ping_sent_at = None
-                    self.close(1011, "keepalive ping timeout")
+                    self.close(CloseCode.INTERNAL_ERROR, "keepalive ping timeout")
             elif now - self._last_seen >= interval:
                 self._ping_sent_at = now
                 try:

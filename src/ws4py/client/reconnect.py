@@ -47,6 +47,7 @@ from typing import Any
 from ws4py.async_websocket import WebSocket as AsyncWebSocket
 from ws4py.async_websocket import WebSocketProtocol
 from ws4py.exc import HandshakeError
+from ws4py.framing import CloseCode
 from ws4py.messaging import Message
 
 __all__ = [
@@ -61,9 +62,18 @@ __all__ = [
 logger = logging.getLogger("ws4py")
 
 #: Close codes after which the client reconnects by default.
-DEFAULT_RECONNECT_CODES: frozenset[int] = frozenset({1001, 1006, 1011, 1012, 1013, 1014})
+DEFAULT_RECONNECT_CODES: frozenset[int] = frozenset(
+    {
+        CloseCode.GOING_AWAY,
+        CloseCode.ABNORMAL,
+        CloseCode.INTERNAL_ERROR,
+        CloseCode.SERVICE_RESTART,
+        CloseCode.TRY_AGAIN_LATER,
+        CloseCode.BAD_GATEWAY,
+    }
+)
 #: Close codes of a normal close: reconnect only with ``reconnect_on_normal_close``.
-NORMAL_CLOSE_CODES: frozenset[int] = frozenset({1000, 1005})
+NORMAL_CLOSE_CODES: frozenset[int] = frozenset({CloseCode.NORMAL, CloseCode.NO_STATUS})
 
 
 @dataclass(frozen=True)
@@ -188,7 +198,7 @@ class ReconnectingWebSocket(AsyncWebSocket):
         """Wait until the last connection is over and no other will follow."""
         await self._session_closed.wait()
 
-    async def close(self, code: int = 1000, reason: str = "") -> None:
+    async def close(self, code: int = CloseCode.NORMAL, reason: str = "") -> None:
         """Close the connection and stop reconnecting (cancels a pending attempt)."""
         self._stop_requested = True
         task = self._reconnect_task
@@ -280,7 +290,7 @@ class ReconnectingWebSocket(AsyncWebSocket):
             if self._task is not None and not self._task.done():
                 # close() came while the new connection was being bound.
                 try:
-                    self._send_close(1000, "")
+                    self._send_close(CloseCode.NORMAL, "")
                 except Exception:
                     self.proto.abort()
                 return

@@ -11,6 +11,7 @@ from typing import Any
 from ws4py.client import WebSocketBaseClient
 from ws4py.client.reconnect import ReconnectPolicy, reconnect_policy
 from ws4py.exc import ConnectionClosedError, HandshakeError
+from ws4py.framing import CloseCode
 from ws4py.messaging import Message
 
 __all__ = ["ReconnectPolicy", "WebSocketClient"]
@@ -144,7 +145,7 @@ class WebSocketClient(WebSocketBaseClient):
             self._stop_reconnecting.clear()  # a new session
         super().connect()
 
-    def close(self, code: int = 1000, reason: str | bytes = "") -> None:
+    def close(self, code: int = CloseCode.NORMAL, reason: str | bytes = "") -> None:
         """Start the closing handshake; also ends reconnection (see the class docstring)."""
         if not getattr(self._local, "internal", False):
             self._stop_reconnecting.set()

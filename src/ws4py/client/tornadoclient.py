@@ -44,6 +44,7 @@ from ws4py.client import WebSocketBaseClient, make_ssl_context
 from ws4py.connection import is_fragmented, outgoing_message
 from ws4py.exc import ConnectionClosedError
 from ws4py.extensions import ClientExtensionFactory
+from ws4py.framing import CloseCode
 from ws4py.handshake import Headers
 from ws4py.messaging import Message, PongControlMessage
 from ws4py.streaming import DEFAULT_MAX_MESSAGE_SIZE, Stream
@@ -198,7 +199,9 @@ class TornadoWebSocketClient:
         except Exception as exc:  # HandshakeError, OSError, TimeoutError...
             if not future.done():
                 future.set_exception(exc)
-            await async_websocket._call(self.closed, 1006, str(exc) or type(exc).__name__)
+            await async_websocket._call(
+                self.closed, CloseCode.ABNORMAL, str(exc) or type(exc).__name__
+            )
             return
         if not future.done():
             future.set_result(None)
@@ -244,7 +247,7 @@ class TornadoWebSocketClient:
         payload = message.encode("utf-8") if isinstance(message, str) else message
         websocket.proto.write(websocket.core.send_ping(payload))
 
-    def close(self, code: int = 1000, reason: str = "") -> None:
+    def close(self, code: int = CloseCode.NORMAL, reason: str = "") -> None:
         """Start the closing handshake; :meth:`closed` runs when it is over.
 
         Safe to call several times; does nothing before the connection is open.

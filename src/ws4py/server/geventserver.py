@@ -44,6 +44,7 @@ from gevent.pywsgi import WSGIServer as _WSGIServer
 from ws4py import format_addresses
 from ws4py.connection import outgoing_message
 from ws4py.exc import ConnectionClosedError
+from ws4py.framing import CloseCode
 from ws4py.messaging import PongControlMessage
 from ws4py.websocket import WebSocket
 
@@ -134,7 +135,9 @@ class GEventWebSocketPool(Pool):  # type: ignore[misc]
         """Run ``websocket`` in a new greenlet of the pool; returns the greenlet."""
         return self.spawn(self.run, websocket)
 
-    def clear(self, code: int = 1001, reason: str = "Server is shutting down") -> None:
+    def clear(
+        self, code: int = CloseCode.GOING_AWAY, reason: str = "Server is shutting down"
+    ) -> None:
         """Start the closing handshake of every tracked websocket; does not wait."""
         for websocket in list(self.websockets):
             try:

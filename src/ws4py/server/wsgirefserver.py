@@ -47,6 +47,7 @@ from wsgiref.simple_server import make_server as _make_server
 from ws4py import format_addresses
 from ws4py.compat import get_connection as get_connection  # 0.6.0's name (issue #21, row 16)
 from ws4py.exc import HandshakeError
+from ws4py.framing import CloseCode
 from ws4py.handshake import HeadReader, Request, parse_request, reject_response_bytes
 from ws4py.limits import ConnectionLimiter, busy_response
 from ws4py.manager import WebSocketManager
@@ -512,7 +513,7 @@ class WSGIServer(socketserver.ThreadingMixIn, _WSGIServer):
             threaded = list(self._threaded)
         for websocket in threaded:
             try:
-                websocket.close(1001, "Server is shutting down")
+                websocket.close(CloseCode.GOING_AWAY, "Server is shutting down")
             except Exception as exc:
                 logger.debug("server_close: %s on %s", exc, format_addresses(websocket))
         manager = self.manager
