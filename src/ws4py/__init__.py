@@ -99,3 +99,15 @@ def format_addresses(ws: Any) -> str:
     if isinstance(me, tuple) and isinstance(peer, tuple):
         return f"[Local => {me[0]}:{me[1]} | Remote => {peer[0]}:{peer[1]}]"
     return f"[Bound to '{me}']"
+
+
+def host_port(address: Any) -> Any:
+    """``(host, port)`` of an IPv6 socket address too (classic: no flowinfo, scope id).
+
+    Here, beside :func:`format_addresses`, so that every flavour (threaded
+    and asyncio) takes it without importing another flavour's module; not in
+    ``__all__``, which stays ws4py 0.6.0's.
+    """
+    if isinstance(address, tuple) and len(address) == 4:
+        return address[:2]
+    return address

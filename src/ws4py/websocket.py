@@ -25,7 +25,7 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
-from ws4py import WS_KEY, WS_VERSION, format_addresses
+from ws4py import WS_KEY, WS_VERSION, format_addresses, host_port
 from ws4py.connection import Connection, State, is_fragmented, outgoing_message
 from ws4py.exc import ConnectionClosedError
 from ws4py.extensions import Extension
@@ -113,13 +113,6 @@ def _sendall(sock: socket.socket, data: bytes | memoryview, timeout: float | Non
                 raise
             continue
         view = view[sent:]
-
-
-def host_port(address: Any) -> Any:
-    """``(host, port)`` of an IPv6 socket address too (classic: no flowinfo, scope id)."""
-    if isinstance(address, tuple) and len(address) == 4:
-        return address[:2]
-    return address
 
 
 # Guards the once-only part of terminate(): shared, as it is held for an instant

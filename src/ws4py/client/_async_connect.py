@@ -1,4 +1,4 @@
-"""What :func:`ws4py.async_websocket.connect` does: proxies, redirects, reconnection.
+"""The asyncio `connect()` (`ws4py.async_websocket.connect`): proxies, redirects, reconnection.
 
 One connection attempt (a "hop") opens TCP (directly, through an HTTP
 CONNECT tunnel or a SOCKS proxy: :mod:`ws4py.client.proxy`), TLS for
@@ -17,7 +17,7 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
-from ws4py.async_websocket import WebSocket, _ClientProtocol, _default_client_extensions
+from ws4py.asyncio.connection import ClientProtocol, WebSocket
 from ws4py.client.proxy import open_tunnel_async, select_proxy
 from ws4py.client.reconnect import (
     ReconnectingWebSocket,
@@ -31,10 +31,10 @@ from ws4py.client.redirects import (
     redirect_location,
     same_origin,
 )
-from ws4py.extensions import ClientExtensionFactory
+from ws4py.extensions import ClientExtensionFactory, default_client_extensions
 from ws4py.handshake import ClientHandshake, Response, parse_response
 
-__all__ = ["open_websocket"]
+__all__ = ["connect", "open_websocket"]
 
 
 class _Redirect(Exception):
@@ -45,7 +45,7 @@ class _Redirect(Exception):
         self.response = response
 
 
-class _HopProtocol(_ClientProtocol):
+class _HopProtocol(ClientProtocol):
     """The client protocol, which reports a redirect instead of failing on it."""
 
     follow_redirects = True
@@ -93,7 +93,7 @@ async def _open_hop(
         secure=secure,
         origin=options["origin"],
         protocols=options["protocols"],
-        extensions=extensions if extensions is not None else _default_client_extensions(),
+        extensions=extensions if extensions is not None else default_client_extensions(),
         headers=headers,
         exclude_headers=options["exclude_headers"],
     )
@@ -151,9 +151,7 @@ async def _open(
                 options["open_timeout"],
             )
         except _Redirect as redirect:
-            current = redirect_location(
-                current, redirect.response, hops, options["max_redirects"]
-            )
+            current = redirect_location(current, redirect.response, hops, options["max_redirects"])
             hops += 1
             continue
         websocket.__dict__["final_url"] = current
@@ -203,7 +201,7 @@ async def open_websocket(
         return await _open(url, cls, make, options)
 
     def first(
-        proto: _ClientProtocol,
+        proto: ClientProtocol,
         protocols: list[str] | None,
         extensions: list[Any] | None,
         environ: dict[str, Any] | None,
@@ -213,3 +211,58 @@ async def open_websocket(
         return websocket
 
     return await _open(url, cls, first, options)
+
+
+async def connect(
+    url: str,
+    handler_cls: type[WebSocket] = WebSocket,
+    *,
+    protocols: list[str] | None = None,
+    extensions: list[ClientExtensionFactory] | None = None,
+    headers: list[tuple[str, str]] | None = None,
+    exclude_headers: list[str] | None = None,
+    origin: str | None = None,
+    ssl_context: ssl.SSLContext | None = None,
+    open_timeout: float = 10.0,
+    make_websocket: Callable[..., WebSocket] | None = None,
+    proxy: str | bool | None = None,
+    proxy_ssl_context: ssl.SSLContext | None = None,
+    max_redirects: int = 5,
+    reconnect: Any = None,
+) -> WebSocket:
+    """Connect to a ``ws://``, ``wss://`` or ``ws+unix://`` URL; returns the open websocket.
+
+    Certificates are verified by default (``ssl_context`` changes that).
+    ``make_websocket(proto, protocols, extensions, environ)``, when given,
+    returns the websocket for the connection instead of ``handler_cls(...)``.
+    Raises :class:`HandshakeError` or :class:`OSError` on failure.
+
+    ``proxy``: a proxy URL (``http://[user:pass@]host:port``, ``https://``,
+    ``socks4://``, ``socks4a://``, ``socks5://``, ``socks5h://``), None for
+    the environment's (``HTTP_PROXY``/``HTTPS_PROXY``/``ALL_PROXY``,
+    ``NO_PROXY``), False for none; ``proxy_ssl_context`` verifies an
+    ``https://`` proxy (:mod:`ws4py.client.proxy`).  Redirects are followed
+    up to ``max_redirects`` times, never from ``wss://`` to ``ws://``; the
+    websocket's ``final_url`` is the URL connected to
+    (:mod:`ws4py.client.redirects`).  ``reconnect=True`` or a
+    :class:`~ws4py.client.reconnect.ReconnectPolicy` returns a websocket
+    that reconnects after an abnormal closure (:mod:`ws4py.client.reconnect`;
+    not with ``make_websocket``).  ``open_timeout`` bounds each connection
+    attempt (each redirect hop).
+    """
+    return await open_websocket(
+        url,
+        handler_cls,
+        protocols=protocols,
+        extensions=extensions,
+        headers=headers,
+        exclude_headers=exclude_headers,
+        origin=origin,
+        ssl_context=ssl_context,
+        open_timeout=open_timeout,
+        make_websocket=make_websocket,
+        proxy=proxy,
+        proxy_ssl_context=proxy_ssl_context,
+        max_redirects=max_redirects,
+        reconnect=reconnect,
+    )

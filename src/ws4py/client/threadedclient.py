@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ws4py.client import WebSocketBaseClient
-from ws4py.client.reconnect import ReconnectPolicy, reconnect_policy
+from ws4py.client.reconnect_policy import ReconnectPolicy, reconnect_policy
 from ws4py.exc import ConnectionClosedError, HandshakeError
 from ws4py.framing import CloseCode
 from ws4py.messaging import Message

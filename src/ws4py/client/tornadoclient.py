@@ -40,6 +40,7 @@ from typing import Any
 from tornado.ioloop import IOLoop
 
 from ws4py import async_websocket
+from ws4py.asyncio.connection import call_handler
 from ws4py.client import WebSocketBaseClient, make_ssl_context
 from ws4py.connection import is_fragmented, outgoing_message
 from ws4py.exc import ConnectionClosedError
@@ -199,9 +200,7 @@ class TornadoWebSocketClient:
         except Exception as exc:  # HandshakeError, OSError, TimeoutError...
             if not future.done():
                 future.set_exception(exc)
-            await async_websocket._call(
-                self.closed, CloseCode.ABNORMAL, str(exc) or type(exc).__name__
-            )
+            await call_handler(self.closed, CloseCode.ABNORMAL, str(exc) or type(exc).__name__)
             return
         if not future.done():
             future.set_result(None)
