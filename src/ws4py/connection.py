@@ -111,9 +111,10 @@ def is_fragmented(payload: Any) -> bool:
     (:func:`outgoing_message`), and a ``dict`` or ``set`` is refused by it
     rather than sent in an arbitrary order.
     """
-    return isinstance(payload, Iterable) and not isinstance(
+    # The concrete types first: the common case is decided without the ABC check.
+    return not isinstance(
         payload, (str, bytes, bytearray, memoryview, Message, dict, set)
-    )
+    ) and isinstance(payload, Iterable)
 
 
 class TextChunks:
