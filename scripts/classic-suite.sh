@@ -7,7 +7,7 @@
 # usage: scripts/classic-suite.sh [VENV]   (default .venv)
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
-venv="${1:-$root/.venv}"
+venv="$(cd "${1:-$root/.venv}" && pwd)"  # absolute: the suite runs from its own folder
 cache="$root/.classic-suite"
 suite="$cache/test"
 if [ ! -f "$suite/test_frame.py" ]; then
