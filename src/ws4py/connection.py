@@ -47,6 +47,7 @@ __all__ = [
     "State",
     "TextChunks",
     "check_text",
+    "extension_names",
     "is_fragmented",
     "outgoing_message",
 ]
@@ -115,6 +116,18 @@ def is_fragmented(payload: Any) -> bool:
     return not isinstance(
         payload, (str, bytes, bytearray, memoryview, Message, dict, set)
     ) and isinstance(payload, Iterable)
+
+
+def extension_names(names: Iterable[str] | None, extensions: Iterable[Extension]) -> list[str]:
+    """A websocket's classic ``extensions`` once the live ``extensions`` are handed over.
+
+    The classic attribute lists the negotiated extensions as header strings
+    (what the API reference and ws4py 0.6.0 give handlers); each live
+    extension's string is added unless the server already listed it.
+    """
+    out = list(names or [])
+    out += [text for text in map(str, extensions) if text not in out]
+    return out
 
 
 class TextChunks:

@@ -26,7 +26,13 @@ from collections.abc import Iterable
 from typing import Any
 
 from ws4py import WS_KEY, WS_VERSION, format_addresses, host_port
-from ws4py.connection import Connection, State, is_fragmented, outgoing_message
+from ws4py.connection import (
+    Connection,
+    State,
+    extension_names,
+    is_fragmented,
+    outgoing_message,
+)
 from ws4py.exc import ConnectionClosedError
 from ws4py.extensions import Extension
 from ws4py.framing import (
@@ -290,9 +296,7 @@ class WebSocket:
         extensions = list(extensions)
         self.core.use_extensions(extensions)
         if extensions:
-            names = list(self.extensions or [])
-            names += [str(ext) for ext in extensions if str(ext) not in names]
-            self.extensions = names
+            self.extensions = extension_names(self.extensions, extensions)
 
     # Classic settable flags.  Each reads True once the core says so; an
     # application (or classic code such as a heartbeat) may also set it, as

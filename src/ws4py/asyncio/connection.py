@@ -30,7 +30,7 @@ from collections.abc import AsyncIterator, Callable, Iterable
 from typing import Any, cast
 
 from ws4py import format_addresses, host_port
-from ws4py.connection import Connection, State, outgoing_message
+from ws4py.connection import Connection, State, extension_names, outgoing_message
 from ws4py.exc import ConnectionClosedError, HandshakeError
 from ws4py.extensions import Extension, ServerExtensionFactory
 from ws4py.framing import OPCODE_BINARY, OPCODE_PONG, OPCODE_TEXT, CloseCode
@@ -142,9 +142,7 @@ class WebSocket:
         extensions = list(extensions)
         self.core.use_extensions(extensions)
         if extensions:
-            names = list(self.extensions or [])
-            names += [str(ext) for ext in extensions if str(ext) not in names]
-            self.extensions = names
+            self.extensions = extension_names(self.extensions, extensions)
 
     # -- attributes ------------------------------------------------------------------
 
