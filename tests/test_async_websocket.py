@@ -620,6 +620,68 @@ def test_keepalive_with_pongs_stays_open() -> None:
     run(main())
 
 
+class Busy(Recorder):
+    """A handler that stays busy with its first message until the test releases it."""
+
+    instances: list[Recorder] = []
+    release: asyncio.Event
+
+    async def received_message(self, message: Message) -> None:
+        await type(self).release.wait()
+        await self.send(message.data, message.is_binary)
+
+
+def busy(**attrs: Any) -> type[Busy]:
+    return type("BusyRec", (Busy,), {"instances": [], **attrs})
+
+
+def test_pings_are_answered_while_the_handler_is_busy() -> None:
+    # The peer's keepalive must not depend on the application's pace: the pong
+    # goes out as the ping arrives, not when the handler gets round to it.
+    cls = busy()
+
+    async def main() -> None:
+        cls.release = asyncio.Event()
+        async with ws4py_server(cls) as url:
+            peer = await raw_client(url)
+            await peer.send(TEXT, b"slow")
+            for n in range(3):
+                await peer.send(PING, b"p%d" % n)
+                pong = await peer.recv_frame(timeout=5)
+                assert (pong.opcode, pong.payload) == (PONG, b"p%d" % n)
+            cls.release.set()
+            echo = await peer.recv_frame(timeout=5)
+            assert (echo.opcode, echo.payload) == (TEXT, b"slow")
+            peer.close()
+
+    run(main())
+
+
+def test_keepalive_survives_a_busy_handler() -> None:
+    # Our keepalive sees the peer's pongs as they arrive: a handler busy for
+    # several ping rounds does not make the connection fail with 1011.
+    cls = busy(keepalive_interval=0.1, keepalive_timeout=0.3)
+
+    async def main() -> None:
+        cls.release = asyncio.Event()
+        async with ws4py_server(cls) as url:
+            peer = await raw_client(url)
+            await peer.send(TEXT, b"slow")
+            for _ in range(5):  # more rounds than one timeout spans
+                ping = await peer.recv_frame(timeout=5)
+                assert ping.opcode == PING, ping
+                await peer.send(PONG, ping.payload)
+            ws = await first_instance(cls)
+            assert not ws.terminated
+            cls.release.set()
+            while (frame := await peer.recv_frame(timeout=5)).opcode == PING:
+                await peer.send(PONG, frame.payload)
+            assert (frame.opcode, frame.payload) == (TEXT, b"slow")
+            peer.close()
+
+    run(main())
+
+
 def test_backpressure_pauses_reading_and_loses_nothing() -> None:
     observed: dict[str, Any] = {"paused": False, "max_events": 0, "got": []}
     count, size = 200, 16 * 1024

@@ -33,7 +33,14 @@ from ws4py import format_addresses, host_port
 from ws4py.connection import Connection, State, extension_names, outgoing_message
 from ws4py.exc import ConnectionClosedError, HandshakeError
 from ws4py.extensions import Extension, ServerExtensionFactory
-from ws4py.framing import OPCODE_BINARY, OPCODE_PONG, OPCODE_TEXT, CloseCode
+from ws4py.framing import (
+    OPCODE_BINARY,
+    OPCODE_CLOSE,
+    OPCODE_PING,
+    OPCODE_PONG,
+    OPCODE_TEXT,
+    CloseCode,
+)
 from ws4py.handshake import (
     ClientHandshake,
     Headers,
@@ -266,8 +273,23 @@ class WebSocket:
             self._data_received(pending)
 
     def _data_received(self, data: bytes) -> None:
+        # Pings are answered and pongs noted here, as the bytes arrive, not when
+        # the application's task reaches them: a handler awaiting something slow
+        # must not delay a pong (the peer's keepalive) or hide one (ours).  The
+        # close echo waits its turn in _run(), after the echoes of earlier messages.
         core = self.core
-        self._events.extend(core.receive_data(data))
+        events = core.receive_data(data)
+        for event in events:
+            opcode = event.opcode
+            if opcode == OPCODE_PING:
+                reply = core.reply_to(event)
+                if reply:
+                    self.proto.write(reply)
+            elif opcode == OPCODE_PONG:
+                waiter = self._pong_waiter
+                if waiter is not None and not waiter.done():
+                    waiter.set_result(None)
+        self._events.extend(events)
         if core.stream.errors and core.failure is None:
             self._events.append(_FAIL)
         self._event_ready.set()
@@ -302,16 +324,15 @@ class WebSocket:
                     self.proto.write(reply)
                     self.proto.close_transport()
                     continue
-                reply = core.reply_to(event)
-                if reply:
-                    self.proto.write(reply)
                 opcode = event.opcode
                 if opcode in (OPCODE_TEXT, OPCODE_BINARY):
                     await self._guard(self.received_message, event)
                 elif opcode == OPCODE_PONG:
-                    if self._pong_waiter is not None and not self._pong_waiter.done():
-                        self._pong_waiter.set_result(None)
                     await self._guard(self.ponged, event)
+                elif opcode == OPCODE_CLOSE:
+                    reply = core.reply_to(event)
+                    if reply:
+                        self.proto.write(reply)
                 # Closing handshake done: the server closes TCP first (7.1.1);
                 # a client gives it close_timeout to do so.
                 if core.close_received is not None and core.close_sent is not None:
