@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from differential.common import outcome, plain
+from differential.common import CLASSIC_EXCEPTIONS, outcome, plain
 
 # -- helpers -----------------------------------------------------------------
 
@@ -438,17 +438,7 @@ def utf8_attributes() -> dict[str, Any]:
 def exc_tree() -> dict[str, Any]:
     import ws4py.exc as exc
 
-    names = [
-        "WebSocketException",
-        "ProtocolException",
-        "FrameTooLargeException",
-        "UnsupportedFrameTypeException",
-        "TextFrameEncodingException",
-        "InvalidBytesError",
-        "StreamClosed",
-        "HandshakeError",
-    ]
-    classes = {n: getattr(exc, n) for n in names}
+    classes = {n: getattr(exc, n) for n in sorted(CLASSIC_EXCEPTIONS)}
     out: dict[str, Any] = {}
     for name, cls in classes.items():
         out[name] = {
