@@ -52,7 +52,7 @@ from ws4py.messaging import (
     parse_close_payload,
     received_message,
 )
-from ws4py.utf8validator import UTF8_REJECT, _dfa_state
+from ws4py.utf8validator import UTF8_REJECT, dfa_state
 
 __all__ = ["DEFAULT_MAX_MESSAGE_SIZE", "VALID_CLOSING_CODES", "Stream"]
 
@@ -489,7 +489,7 @@ class Stream:
             # come (ED A0..ED BF, the start of an encoded surrogate); the DFA
             # rejects them at once, and fail-fast must too.
             pending = decoder.getstate()[0]
-            if pending and _dfa_state(pending) == UTF8_REJECT:
+            if pending and dfa_state(pending) == UTF8_REJECT:
                 raise TextFrameEncodingException("Invalid UTF-8 bytes")
 
     def _complete(

@@ -15,7 +15,7 @@ from codecs import utf_8_decode
 
 from ws4py.masking import BytesLike
 
-__all__ = ["UTF8_ACCEPT", "UTF8_REJECT", "Utf8Validator"]
+__all__ = ["UTF8_ACCEPT", "UTF8_REJECT", "Utf8Validator", "dfa_state"]
 
 UTF8_ACCEPT = 0
 UTF8_REJECT = 1
@@ -51,8 +51,12 @@ _DFA = (
 # fmt: on
 
 
-def _dfa_state(data: BytesLike) -> int:
-    """Run the DFA over an incomplete tail (3 bytes at most); return its state."""
+def dfa_state(data: BytesLike) -> int:
+    """Run the DFA over an incomplete tail (3 bytes at most); return its state.
+
+    Public for :mod:`ws4py.streaming`, which asks whether the tail of a text
+    frame still arriving can yet become valid UTF-8 (``UTF8_REJECT`` when not).
+    """
     return _dfa_scan(data)[0]
 
 
