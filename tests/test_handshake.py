@@ -24,7 +24,6 @@ from ws4py.handshake import (
     HeadReader,
     Request,
     Response,
-    ServerHandshake,
     accept_key,
     parse_header_block,
     parse_request,
@@ -837,18 +836,6 @@ def test_environ_missing_host() -> None:
     with pytest.raises(HandshakeError) as info:
         validate_environ(environ)
     assert "Host" in info.value.msg
-
-
-def test_server_handshake_object_uses_its_settings() -> None:
-    server = ServerHandshake(protocols=["b"], allowed_origins=["http://ok"])
-    result = server.validate_environ(
-        make_environ(HTTP_ORIGIN="http://ok", HTTP_SEC_WEBSOCKET_PROTOCOL="a, b")
-    )
-    assert result.protocol == "b"
-    with pytest.raises(HandshakeError) as info:
-        server.validate_request(make_request(Origin="http://no"))
-    assert info.value.status == 403
-    assert server.reject_response_bytes(info.value).startswith(b"HTTP/1.1 403 Forbidden")
 
 
 # --------------------------------------------------------------------------

@@ -2,14 +2,9 @@
 
 Nothing here touches a socket: bytes go in, objects and bytes come out, so
 every client and server of the package (threaded, asyncio, WSGI...) shares
-the same rules.  The pieces:
+the same rules.  HTTP/1.1 itself (reading a head within limits, parsing,
+rendering) is :mod:`ws4py.http11`; this module holds the WebSocket rules:
 
-* :class:`HeadReader` accumulates the HTTP head of a request or response with
-  hard size limits, and keeps the bytes that follow it
-  (:attr:`HeadReader.leftover`): they are the first websocket frames and must
-  not be lost.
-* :func:`parse_request` / :func:`parse_response` turn a head into a
-  :class:`Request` / :class:`Response` with case-insensitive :class:`Headers`.
 * Server side: :func:`validate_request` (or :func:`validate_environ` for a
   WSGI environ; both run the same checks) returns a
   :class:`ServerHandshakeResult` whose :meth:`~ServerHandshakeResult.response_bytes`
@@ -19,34 +14,11 @@ the same rules.  The pieces:
 * Client side: :class:`ClientHandshake` builds the request and checks the
   server's response.
 
-HTTP syntax decisions (RFC 7230, now RFC 9112), chosen for strictness because
-a websocket endpoint has no legacy clients to be lenient with:
-
-* Lines end with CRLF only; a bare LF (or a stray CR) is a 400.  RFC 7230
-  section 3.5 allows accepting bare LF, it does not require it.
-* The head must start with the request line: no leading empty lines, and a
-  first byte that cannot start a method (a TLS ClientHello, binary garbage)
-  is rejected as soon as it arrives.
-* obs-fold (a header line starting with whitespace) is a 400, as RFC 7230
-  section 3.2.4 allows; so is whitespace between a header name and its colon
-  (which that section requires rejecting).
-* Header values are decoded as ISO-8859-1 (like WSGI, PEP 3333) and must not
-  contain control characters other than HTAB.
-
-Limits (module constants, read when a :class:`HeadReader` is created, so they
-can be tuned globally or per reader):
-
-* request line longer than :data:`MAX_REQUEST_LINE` bytes: **414 URI Too
-  Long** (RFC 7230 section 3.1.1: a server "SHOULD respond with a 414" when
-  the request-target is too long, and the target is the only part of a
-  request line that can legitimately grow);
-* more than :data:`MAX_HEADERS` header lines, one header line longer than
-  :data:`MAX_HEADER_SIZE`, or a head longer than :data:`MAX_HEAD_SIZE`:
-  **431 Request Header Fields Too Large** (RFC 6585 section 5).
-
-Each limit is enforced while bytes arrive, not once the head is complete, so
-a peer that never sends the blank line cannot make the buffer grow beyond
-them.
+The HTTP names (:class:`HeadReader`, :func:`parse_request`, :class:`Headers`,
+the ``MAX_*`` limits...) are still importable from here, where they were
+first; setting a limit here (``ws4py.handshake.MAX_HEADERS = 50``, as
+SECURITY.md documents) sets it in :mod:`ws4py.http11`, where
+:class:`HeadReader` reads it.
 """
 
 from __future__ import annotations
@@ -54,24 +26,48 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-import http
 import os
 import re
 import sys
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
-from typing import Any
+import types
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
+from ws4py import http11
 from ws4py.exc import HandshakeError
 from ws4py.extensions import (
-    _TOKEN_RE,
     ClientExtensionFactory,
     Extension,
     ServerExtensionFactory,
     format_extension,
     parse_extension_header,
 )
+from ws4py.http11 import (
+    HTTP_VERSION_RE,
+    TARGET_RE,
+    TOKEN_RE,
+    Headers,
+    HeadReader,
+    Request,
+    Response,
+    list_elements,
+    parse_header_block,
+    parse_request,
+    parse_response,
+    reason_phrase,
+    render_request,
+    render_response,
+)
+
+if TYPE_CHECKING:
+    # At run time these are read from (and written to) ws4py.http11 by
+    # _HandshakeModule below, so a limit tuned here is the one HeadReader uses.
+    from ws4py.http11 import MAX_HEAD_SIZE as MAX_HEAD_SIZE
+    from ws4py.http11 import MAX_HEADER_SIZE as MAX_HEADER_SIZE
+    from ws4py.http11 import MAX_HEADERS as MAX_HEADERS
+    from ws4py.http11 import MAX_REQUEST_LINE as MAX_REQUEST_LINE
 
 __all__ = [
     "MAX_HEADERS",
@@ -84,7 +80,6 @@ __all__ = [
     "Headers",
     "Request",
     "Response",
-    "ServerHandshake",
     "ServerHandshakeResult",
     "SubprotocolSelector",
     "accept_key",
@@ -97,14 +92,36 @@ __all__ = [
     "validate_request",
 ]
 
-#: Longest request line (or status line) accepted, in bytes without the CRLF.
-MAX_REQUEST_LINE = 8192
-#: Most header lines accepted in one head.
-MAX_HEADERS = 100
-#: Longest single header line accepted, in bytes without the CRLF.
-MAX_HEADER_SIZE = 8192
-#: Longest head accepted, request line and final blank line included.
-MAX_HEAD_SIZE = 65536
+
+def _limit(name: str) -> property:
+    """A module attribute that reads and writes ``ws4py.http11.<name>``."""
+
+    def get(module: types.ModuleType) -> int:
+        value: int = getattr(http11, name)
+        return value
+
+    def set_(module: types.ModuleType, value: int) -> None:
+        setattr(http11, name, value)
+
+    return property(get, set_, doc=f"``ws4py.http11.{name}``")
+
+
+class _HandshakeModule(types.ModuleType):
+    """This module, its head limits forwarded to :mod:`ws4py.http11`.
+
+    The limits lived here before the HTTP half moved out, and
+    ``ws4py.handshake.MAX_HEADERS = 50`` is the documented way to tune them:
+    reading or setting one here reads or sets the one :class:`HeadReader`
+    uses.
+    """
+
+    MAX_REQUEST_LINE = _limit("MAX_REQUEST_LINE")
+    MAX_HEADERS = _limit("MAX_HEADERS")
+    MAX_HEADER_SIZE = _limit("MAX_HEADER_SIZE")
+    MAX_HEAD_SIZE = _limit("MAX_HEAD_SIZE")
+
+
+sys.modules[__name__].__class__ = _HandshakeModule
 
 # RFC 6455 section 1.3.  Same value as ``ws4py.WS_KEY``; kept private here so
 # this module does not depend on the package's import order.
@@ -115,16 +132,8 @@ _VERSION = "13"
 #: ``select_subprotocol(client_offer, server_protocols) -> chosen or None``.
 SubprotocolSelector = Callable[[list[str], list[str]], str | None]
 
-_TCHAR = frozenset(b"!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
-# request-target: visible ASCII only (RFC 3986 characters are a subset).
-_TARGET_RE = re.compile(r"[\x21-\x7e]+")
-_HTTP_VERSION_RE = re.compile(r"HTTP/([0-9])\.([0-9])")
-_STATUS_RE = re.compile(r"[0-9]{3}")
-# field-value characters: HTAB, SP, VCHAR, obs-text (RFC 7230 section 3.2).
-_FIELD_VALUE_RE = re.compile(r"[\t\x20-\x7e\x80-\xff]*")
 # base64 of exactly 16 bytes: 22 characters then "==" (RFC 6455 section 4.1).
 _KEY_RE = re.compile(r"[A-Za-z0-9+/]{22}==")
-_OWS = " \t"
 
 
 def accept_key(key: str | bytes) -> str:
@@ -137,349 +146,13 @@ def accept_key(key: str | bytes) -> str:
     return base64.b64encode(hashlib.sha1(raw + _GUID).digest()).decode("ascii")
 
 
-def _reason(status: int) -> str:
-    try:
-        return http.HTTPStatus(status).phrase
-    except ValueError:
-        return "Unknown"
-
-
-def _check_header_field(name: str, value: str) -> None:
-    """Refuse header names/values that would corrupt (or inject into) a head we send."""
-    if _TOKEN_RE.fullmatch(name) is None:
-        raise ValueError(f"header name {name!r} is not an RFC 7230 token")
-    if _FIELD_VALUE_RE.fullmatch(value) is None:
-        raise ValueError(f"header {name!r} has a value with control characters: {value!r}")
-
-
-def _render_head(first_line: str, headers: Iterable[tuple[str, str]]) -> bytes:
-    lines = [first_line]
-    for name, value in headers:
-        _check_header_field(name, value)
-        lines.append(f"{name}: {value}")
-    lines.extend(("", ""))
-    return "\r\n".join(lines).encode("latin-1")
-
-
-# --------------------------------------------------------------------------
-# Headers, Request, Response
-# --------------------------------------------------------------------------
-
-
-class Headers:
-    """A small case-insensitive multi-dict of HTTP header fields.
-
-    Order and the original spelling of names are kept (for :meth:`items`),
-    lookups ignore case (RFC 7230 section 3.2: field names are
-    case-insensitive), and a name may occur several times.
-    """
-
-    __slots__ = ("_items",)
-
-    def __init__(self, items: Iterable[tuple[str, str]] | None = None) -> None:
-        self._items: list[tuple[str, str]] = []
-        if items is not None:
-            for name, value in items:
-                self.add(name, value)
-
-    def add(self, name: str, value: str) -> None:
-        """Append a field (never replaces an existing one)."""
-        self._items.append((name, value))
-
-    def get(self, name: str, default: str | None = None) -> str | None:
-        """The first value of ``name``, or ``default`` when absent."""
-        lname = name.lower()
-        for key, value in self._items:
-            if key.lower() == lname:
-                return value
-        return default
-
-    def get_all(self, name: str) -> list[str]:
-        """Every value of ``name``, in order (empty list when absent)."""
-        lname = name.lower()
-        return [value for key, value in self._items if key.lower() == lname]
-
-    def items(self) -> list[tuple[str, str]]:
-        """All ``(name, value)`` pairs in order, names as received."""
-        return list(self._items)
-
-    def __contains__(self, name: object) -> bool:
-        if not isinstance(name, str):
-            return False
-        lname = name.lower()
-        return any(key.lower() == lname for key, _ in self._items)
-
-    def __iter__(self) -> Iterator[str]:
-        return (key for key, _ in self._items)
-
-    def __len__(self) -> int:
-        return len(self._items)
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, Headers):
-            return NotImplemented
-        return [(k.lower(), v) for k, v in self._items] == [(k.lower(), v) for k, v in other._items]
-
-    __hash__ = None  # type: ignore[assignment]
-
-    def __repr__(self) -> str:
-        return f"Headers({self._items!r})"
-
-
-@dataclass
-class Request:
-    """A parsed request head.  ``version`` is as sent, e.g. ``"HTTP/1.1"``."""
-
-    method: str
-    target: str
-    version: str
-    headers: Headers = field(default_factory=Headers)
-
-
-@dataclass
-class Response:
-    """A parsed response head.  ``version`` is as sent, e.g. ``"HTTP/1.1"``."""
-
-    version: str
-    status: int
-    reason: str
-    headers: Headers = field(default_factory=Headers)
-
-
-# --------------------------------------------------------------------------
-# Reading and parsing a head
-# --------------------------------------------------------------------------
-
-
-class HeadReader:
-    """Accumulate an HTTP head from a byte stream, within hard limits.
-
-    Feed it whatever the socket returns; :meth:`feed` returns ``True`` once
-    the blank line ending the head has arrived.  Then :attr:`head` is the
-    head (final CRLFCRLF included) for :func:`parse_request` /
-    :func:`parse_response`, and :attr:`leftover` the bytes that came after
-    it in the same reads: websocket frames the client or server sent right
-    behind its handshake.  Bytes fed after completion are appended to
-    :attr:`leftover`.
-
-    Only line structure and limits are checked here; header syntax is the
-    parser's job.  The check is incremental (each byte is scanned once), and
-    a limit is enforced as soon as it is crossed, even mid-line.
-
-    ``is_response=True`` reads a response (client side): the head must then
-    start with ``HTTP/``.  Limits default to the module constants read at
-    construction time.  Errors are :class:`~ws4py.exc.HandshakeError` with
-    the status documented in the module docstring.
-    """
-
-    def __init__(
-        self,
-        *,
-        is_response: bool = False,
-        max_request_line: int | None = None,
-        max_headers: int | None = None,
-        max_header_size: int | None = None,
-        max_head_size: int | None = None,
-    ) -> None:
-        self.is_response = is_response
-        self.max_request_line = MAX_REQUEST_LINE if max_request_line is None else max_request_line
-        self.max_headers = MAX_HEADERS if max_headers is None else max_headers
-        self.max_header_size = MAX_HEADER_SIZE if max_header_size is None else max_header_size
-        self.max_head_size = MAX_HEAD_SIZE if max_head_size is None else max_head_size
-        self._buf = bytearray()
-        self._scan = 0  # where the search for the next LF resumes
-        self._line_start = 0
-        self._header_count = 0
-        self._first_line_done = False
-        self._head: bytes | None = None
-        self.leftover = b""
-
-    @property
-    def complete(self) -> bool:
-        """Whether the whole head has arrived."""
-        return self._head is not None
-
-    @property
-    def head(self) -> bytes:
-        """The complete head, CRLFCRLF included; :class:`RuntimeError` before that."""
-        if self._head is None:
-            raise RuntimeError("the HTTP head is not complete yet")
-        return self._head
-
-    def _fail_start(self) -> None:
-        buf = self._buf
-        if self.is_response:
-            prefix = b"HTTP/"
-            if not prefix.startswith(bytes(buf[: len(prefix)])):
-                raise HandshakeError(f"not an HTTP response: starts with {bytes(buf[:16])!r}")
-        elif buf[0] not in _TCHAR:
-            hint = " (a TLS handshake on a plain-text port?)" if buf[0] == 0x16 else ""
-            raise HandshakeError(f"not an HTTP request{hint}: starts with {bytes(buf[:16])!r}")
-
-    def _line_limit(self) -> tuple[int, int, str]:
-        if not self._first_line_done:
-            if self.is_response:
-                return self.max_request_line, 400, "status line"
-            return self.max_request_line, 414, "request line"
-        return self.max_header_size, 431, "header line"
-
-    def feed(self, data: bytes) -> bool:
-        """Add received bytes; ``True`` once the head is complete.
-
-        Raises :class:`~ws4py.exc.HandshakeError` as soon as the bytes seen
-        so far break a limit or the line structure.
-        """
-        if self._head is not None:
-            self.leftover += data
-            return True
-        if not data:
-            return False
-        buf = self._buf
-        buf += data
-        if len(buf) - len(data) < 5:  # the first bytes just arrived
-            self._fail_start()
-        while True:
-            lf = buf.find(b"\n", self._scan)
-            if lf < 0:
-                # Incomplete line: bound it (a trailing CR is not content).
-                length = len(buf) - self._line_start - (1 if buf.endswith(b"\r") else 0)
-                limit, status, what = self._line_limit()
-                if length > limit:
-                    raise HandshakeError(f"{what} longer than {limit} bytes", status=status)
-                if len(buf) > self.max_head_size:
-                    raise HandshakeError(
-                        f"HTTP head longer than {self.max_head_size} bytes", status=431
-                    )
-                self._scan = len(buf)
-                return False
-            if lf == 0 or buf[lf - 1] != 0x0D:
-                raise HandshakeError("bare LF in the HTTP head: lines must end with CRLF")
-            end = lf + 1
-            length = lf - 1 - self._line_start
-            if end > self.max_head_size:
-                raise HandshakeError(
-                    f"HTTP head longer than {self.max_head_size} bytes", status=431
-                )
-            limit, status, what = self._line_limit()
-            if length > limit:
-                raise HandshakeError(f"{what} longer than {limit} bytes", status=status)
-            if not self._first_line_done:
-                self._first_line_done = True
-            elif length == 0:
-                self._head = bytes(buf[:end])
-                self.leftover = bytes(buf[end:])
-                self._buf = bytearray()
-                return True
-            else:
-                self._header_count += 1
-                if self._header_count > self.max_headers:
-                    raise HandshakeError(f"more than {self.max_headers} header fields", status=431)
-            self._line_start = self._scan = end
-
-
-def _split_head(head: bytes) -> list[str]:
-    """Split a head into lines (decoded as ISO-8859-1), dropping the final blank line."""
-    if head.endswith(b"\r\n\r\n"):
-        head = head[:-4]
-    elif head.endswith(b"\r\n"):
-        head = head[:-2]
-    text = head.decode("latin-1")
-    lines = text.split("\r\n")
-    for line in lines:
-        if "\n" in line or "\r" in line:
-            raise HandshakeError("bare CR or LF in the HTTP head: lines must end with CRLF")
-    return lines
-
-
-def _parse_headers(lines: list[str]) -> Headers:
-    """Parse header lines (RFC 7230 section 3.2)."""
-    headers = Headers()
-    for line in lines:
-        if not line:
-            raise HandshakeError("empty line inside the HTTP head")
-        if line[0] in _OWS:
-            raise HandshakeError(f"obsolete line folding (obs-fold) is not accepted: {line[:64]!r}")
-        name, colon, value = line.partition(":")
-        if not colon:
-            raise HandshakeError(f"header line without a colon: {line[:64]!r}")
-        if _TOKEN_RE.fullmatch(name) is None:
-            # Also catches "Name : value", which RFC 7230 section 3.2.4 says MUST be a 400.
-            raise HandshakeError(f"invalid header name {name[:64]!r}")
-        value = value.strip(_OWS)
-        if _FIELD_VALUE_RE.fullmatch(value) is None:
-            raise HandshakeError(f"control character in the value of header {name!r}")
-        headers.add(name, value)
-    return headers
-
-
-def parse_request(head: bytes) -> Request:
-    """Parse a request head (RFC 7230 sections 3.1.1 and 3.2).
-
-    ``head`` is what :class:`HeadReader` collected (the trailing blank line
-    is optional).  The request line must be ``method SP target SP version``
-    with a token method, a visible-ASCII target and ``HTTP/x.y``.  Any
-    syntax error raises :class:`~ws4py.exc.HandshakeError` with status 400.
-    """
-    lines = _split_head(head)
-    request_line = lines[0]
-    parts = request_line.split(" ")
-    if len(parts) != 3:
-        raise HandshakeError(f"malformed request line {request_line[:128]!r}")
-    method, target, version = parts
-    if _TOKEN_RE.fullmatch(method) is None:
-        raise HandshakeError(f"invalid method in request line {request_line[:128]!r}")
-    if _TARGET_RE.fullmatch(target) is None:
-        raise HandshakeError(f"invalid request target in request line {request_line[:128]!r}")
-    if _HTTP_VERSION_RE.fullmatch(version) is None:
-        raise HandshakeError(f"invalid HTTP version in request line {request_line[:128]!r}")
-    return Request(sys.intern(method), target, sys.intern(version), _parse_headers(lines[1:]))
-
-
-def parse_header_block(block: bytes) -> Headers:
-    """Parse header lines alone (no start line), CRLF-separated, as :func:`parse_response` does.
-
-    For ws4py 0.6.0's ``process_handshake_header(headers)`` hook, which is
-    handed the response's header lines as bytes.
-    """
-    block = block.strip(b"\r\n")
-    if not block:
-        return Headers()
-    return _parse_headers(_split_head(block))
-
-
-def parse_response(head: bytes) -> Response:
-    """Parse a response head (RFC 7230 sections 3.1.2 and 3.2).
-
-    The status line is ``HTTP/x.y SP 3DIGIT SP reason``; a missing reason
-    (even without its space) is tolerated since the client has nothing to
-    gain by refusing it.  Syntax errors raise
-    :class:`~ws4py.exc.HandshakeError`.
-    """
-    lines = _split_head(head)
-    status_line = lines[0]
-    version, _, rest = status_line.partition(" ")
-    status_text, _, reason = rest.partition(" ")
-    if _HTTP_VERSION_RE.fullmatch(version) is None:
-        raise HandshakeError(f"invalid HTTP version in status line {status_line[:128]!r}")
-    if _STATUS_RE.fullmatch(status_text) is None:
-        raise HandshakeError(f"invalid status code in status line {status_line[:128]!r}")
-    if _FIELD_VALUE_RE.fullmatch(reason) is None:
-        raise HandshakeError(f"control character in status line {status_line[:128]!r}")
-    return Response(version, int(status_text), reason, _parse_headers(lines[1:]))
-
-
 # --------------------------------------------------------------------------
 # Shared header rules
 # --------------------------------------------------------------------------
 
 
-def _list_elements(values: list[str]) -> list[str]:
-    """Elements of a comma-separated list header (RFC 7230 section 7), empties dropped."""
-    return [item.strip(_OWS) for value in values for item in value.split(",") if item.strip(_OWS)]
-
-
 def _has_token(headers: Headers, name: str, token: str) -> bool:
-    return any(item.lower() == token for item in _list_elements(headers.get_all(name)))
+    return any(item.lower() == token for item in list_elements(headers.get_all(name)))
 
 
 def _check_upgrade_headers(headers: Headers) -> None:
@@ -505,9 +178,9 @@ def _check_upgrade_headers(headers: Headers) -> None:
 
 def _protocol_list(headers: Headers) -> list[str]:
     """The ``Sec-WebSocket-Protocol`` values (RFC 6455 section 4.1: a list of tokens)."""
-    protocols = _list_elements(headers.get_all("Sec-WebSocket-Protocol"))
+    protocols = list_elements(headers.get_all("Sec-WebSocket-Protocol"))
     for protocol in protocols:
-        if _TOKEN_RE.fullmatch(protocol) is None:
+        if TOKEN_RE.fullmatch(protocol) is None:
             raise HandshakeError(f"invalid subprotocol name {protocol!r} in Sec-WebSocket-Protocol")
     return protocols
 
@@ -544,9 +217,7 @@ class ServerHandshakeResult:
         ``extra_headers`` (e.g. ``Server``, ``Set-Cookie``) are appended after
         the handshake headers.
         """
-        return _render_head(
-            "HTTP/1.1 101 Switching Protocols", [*self.response_headers, *extra_headers]
-        )
+        return render_response(101, None, [*self.response_headers, *extra_headers])
 
 
 def _check_request_line(request: Request) -> None:
@@ -559,7 +230,7 @@ def _check_request_line(request: Request) -> None:
             status=405,
             headers=[("Allow", "GET")],
         )
-    match = _HTTP_VERSION_RE.fullmatch(request.version)
+    match = HTTP_VERSION_RE.fullmatch(request.version)
     if match is None or (int(match.group(1)), int(match.group(2))) < (1, 1):
         raise HandshakeError(
             f"a WebSocket handshake requires HTTP/1.1 or newer, got {request.version!r}"
@@ -826,47 +497,7 @@ def reject_response_bytes(error: HandshakeError) -> bytes:
         ("Content-Length", str(len(body))),
         ("Connection", "close"),
     ]
-    return _render_head(f"HTTP/1.1 {error.status} {_reason(error.status)}", headers) + body
-
-
-class ServerHandshake:
-    """A server's handshake settings, validating any number of requests.
-
-    A convenience around :func:`validate_request` / :func:`validate_environ`
-    for servers that keep their configuration in one object.
-    """
-
-    def __init__(
-        self,
-        *,
-        protocols: list[str] | None = None,
-        extensions: list[ServerExtensionFactory] | None = None,
-        allowed_origins: list[str] | None = None,
-        select_subprotocol: SubprotocolSelector | None = None,
-    ) -> None:
-        self.protocols = protocols
-        self.extensions = extensions
-        self.allowed_origins = allowed_origins
-        self.select_subprotocol = select_subprotocol
-
-    def validate_request(self, request: Request) -> ServerHandshakeResult:
-        """See :func:`validate_request`."""
-        return validate_request(
-            request,
-            protocols=self.protocols,
-            extensions=self.extensions,
-            allowed_origins=self.allowed_origins,
-            select_subprotocol=self.select_subprotocol,
-        )
-
-    def validate_environ(self, environ: Mapping[str, Any]) -> ServerHandshakeResult:
-        """See :func:`validate_environ`."""
-        return self.validate_request(request_from_environ(environ))
-
-    @staticmethod
-    def reject_response_bytes(error: HandshakeError) -> bytes:
-        """See :func:`reject_response_bytes`."""
-        return reject_response_bytes(error)
+    return render_response(error.status, None, headers) + body
 
 
 # --------------------------------------------------------------------------
@@ -914,10 +545,10 @@ class ClientHandshake:
         port_in_host: bool = False,
     ) -> None:
         resource = resource or "/"
-        if _TARGET_RE.fullmatch(resource) is None:
+        if TARGET_RE.fullmatch(resource) is None:
             raise ValueError(f"invalid resource {resource!r}: must be non-blank visible ASCII")
         for protocol in protocols or []:
-            if _TOKEN_RE.fullmatch(protocol) is None:
+            if TOKEN_RE.fullmatch(protocol) is None:
                 raise ValueError(f"subprotocol {protocol!r} is not an RFC 7230 token")
         self.host = host
         self.port = port
@@ -979,7 +610,7 @@ class ClientHandshake:
         """
         if headers is None:
             headers = self.request_headers()
-        return _render_head(f"GET {self.resource} HTTP/1.1", headers)
+        return render_request("GET", self.resource, headers)
 
     def process_response(self, response: Response) -> ClientHandshakeResult:
         """Check the server's answer (RFC 6455 section 4.1, "the client MUST validate").
@@ -998,9 +629,9 @@ class ClientHandshake:
     def check_status(response: Response) -> None:
         """The status must be 101; otherwise the error carries the server's status."""
         if response.status != 101:
+            reason = response.reason or reason_phrase(response.status)
             raise HandshakeError(
-                f"server answered {response.status} {response.reason or _reason(response.status)}"
-                ", expected 101 Switching Protocols",
+                f"server answered {response.status} {reason}, expected 101 Switching Protocols",
                 status=response.status,
             )
 

@@ -24,10 +24,10 @@ from __future__ import annotations
 
 import abc
 import importlib
-import re
 from typing import Any
 
 from ws4py.exc import HandshakeError
+from ws4py.http11 import OWS, TOKEN_RE
 
 __all__ = [
     "ClientExtensionFactory",
@@ -42,12 +42,10 @@ __all__ = [
 #: value of ``None`` is a parameter without ``=value`` (``; server_no_context_takeover``).
 ExtensionParams = list[tuple[str, str | None]]
 
-# RFC 7230 section 3.2.6: token = 1*tchar.  handshake.py imports this regex too,
-# so the definition of a token lives in exactly one place.
-_TOKEN_RE = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
-
-# RFC 7230 section 3.2.3: OWS = *( SP / HTAB ).
-_OWS = " \t"
+# RFC 7230 section 3.2.6 (token = 1*tchar) and 3.2.3 (OWS = *( SP / HTAB )):
+# defined once, with the rest of the HTTP/1.1 syntax, in ws4py.http11.
+_TOKEN_RE = TOKEN_RE
+_OWS = OWS
 
 
 def _is_token(value: str) -> bool:
