@@ -63,6 +63,7 @@ def run_scenario(name: str, mode: str) -> None:
 SCENARIOS = [
     "echo_with_the_gevent_client",
     "frames_sent_with_the_handshake",
+    "the_101_head_is_the_same_bytes",
     "close_codes_both_ways",
     "pool_closes_websockets_on_stop",
     "pool_broadcast_as_send",
@@ -236,6 +237,23 @@ def frames_sent_with_the_handshake() -> None:
         sock.sendall(mask_frame(CLOSE, struct.pack("!H", 1000)))
         assert read_frame(sock) == (CLOSE, struct.pack("!H", 1000))
         assert sock.recv(10) == b""  # the server closes TCP
+        sock.close()
+
+
+def the_101_head_is_the_same_bytes() -> None:
+    """The 101 (http11.render_response since issue #19) is what the handler wrote by hand."""
+    with gevent_server() as server:
+        sock = gsocket().create_connection((HOST, server.server_port), timeout=5)
+        sock.sendall(handshake(server.server_port, b"dGhlIHNhbXBsZSBub25jZQ=="))
+        assert read_head(sock) == (
+            b"HTTP/1.1 101 Switching Protocols\r\n"
+            b"Upgrade: websocket\r\n"
+            b"Connection: Upgrade\r\n"
+            b"Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n"
+            b"\r\n"
+        )
+        sock.sendall(mask_frame(CLOSE, struct.pack("!H", 1000)))
+        assert read_frame(sock) == (CLOSE, struct.pack("!H", 1000))
         sock.close()
 
 

@@ -471,6 +471,46 @@ def test_frames_sent_with_the_request_are_not_lost(server: Ws4pyServer) -> None:
     assert server.next_closed() == (1000, "")
 
 
+#: The 101 the server wrote by hand before http11.render_response was shared (issue #19).
+RFC_101 = (
+    b"HTTP/1.1 101 Switching Protocols\r\n"
+    b"Upgrade: websocket\r\n"
+    b"Connection: Upgrade\r\n"
+    b"Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n"
+    b"\r\n"
+)
+
+
+def test_the_101_head_is_the_same_bytes(server: Ws4pyServer) -> None:
+    with socket.create_connection(("127.0.0.1", server.port), timeout=WAIT) as sock:
+        sock.sendall(upgrade_request(key="dGhlIHNhbXBsZSBub25jZQ=="))
+        head = b""
+        while not head.endswith(b"\r\n\r\n"):
+            chunk = sock.recv(1)  # byte by byte: nothing past the head is read
+            assert chunk, head
+            head += chunk
+        assert head == RFC_101
+        sock.sendall(masked_frame(0x8, struct.pack("!H", 1000)))
+        assert read_frame(sock, bytearray()) == (0x8, struct.pack("!H", 1000))
+    assert server.next_closed() == (1000, "")
+
+
+def test_a_101_header_with_cr_lf_is_refused(start_server: Callable[..., Ws4pyServer]) -> None:
+    """An application adding a header to the 101 cannot inject lines (wsgiref's checks skip 101)."""
+    inner = WebSocketWSGIApplication(handler_cls=EchoWebSocket)
+
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        def evil_start_response(status: str, headers: list[tuple[str, str]]) -> Any:
+            return start_response(status, [*headers, ("X-Evil", "a\r\nSet-Cookie: s=stolen")])
+
+        return inner(environ, evil_start_response)
+
+    server = start_server(app=app)
+    response = raw_exchange(server.port, upgrade_request())
+    assert response.status == 500, response.raw[:200]
+    assert b"Set-Cookie" not in response.raw and b"X-Evil" not in response.raw
+
+
 # ---------------------------------------------------------------------------
 # Handshake rejections
 # ---------------------------------------------------------------------------

@@ -45,6 +45,7 @@ from ws4py import format_addresses
 from ws4py.connection import outgoing_message
 from ws4py.exc import ConnectionClosedError
 from ws4py.framing import CloseCode
+from ws4py.http11 import render_response
 from ws4py.messaging import PongControlMessage
 from ws4py.websocket import WebSocket
 
@@ -225,12 +226,12 @@ class WebSocketWSGIHandler(WSGIHandler):  # type: ignore[misc]
             run_websocket(websocket)
 
     def _write_upgrade_head(self) -> None:
-        head = bytearray(b"HTTP/1.1 " + self.status + b"\r\n")
-        for name, value in self.response_headers:
-            head += name + b": " + value + b"\r\n"
-        head += b"\r\n"
+        # pywsgi keeps the status and headers as ISO-8859-1 bytes (PEP 3333).
+        reason = self.status.decode("latin-1").partition(" ")[2]
+        headers = [(n.decode("latin-1"), v.decode("latin-1")) for n, v in self.response_headers]
+        head = render_response(self.code, reason, headers)
         self.headers_sent = True
-        self._sendall(bytes(head))
+        self._sendall(head)
 
 
 class WSGIServer(_WSGIServer):  # type: ignore[misc]

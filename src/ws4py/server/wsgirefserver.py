@@ -19,7 +19,7 @@ or, the classic way:
 Each accepted connection gets a short-lived thread for its TLS and HTTP
 handshakes, bounded by :attr:`WebSocketWSGIRequestHandler.handshake_timeout`,
 so a slow client never holds up the others; the request head is read with
-:class:`ws4py.handshake.HeadReader` (size limits; bytes that follow the head
+:class:`ws4py.http11.HeadReader` (size limits; bytes that follow the head
 are kept for the websocket).  Upgraded connections are handed to one
 :class:`ws4py.manager.WebSocketManager`; plain HTTP requests are served by
 the same WSGI application, so a page and its websocket endpoint share a port.
@@ -48,7 +48,8 @@ from ws4py import format_addresses
 from ws4py.compat import get_connection as get_connection  # 0.6.0's name (issue #21, row 16)
 from ws4py.exc import HandshakeError
 from ws4py.framing import CloseCode
-from ws4py.handshake import HeadReader, Request, parse_request, reject_response_bytes
+from ws4py.handshake import reject_response_bytes
+from ws4py.http11 import HeadReader, Request, parse_request, render_response
 from ws4py.limits import ConnectionLimiter, busy_response
 from ws4py.manager import WebSocketManager
 from ws4py.server.wsgiutils import WebSocketWSGIApplication
@@ -113,9 +114,8 @@ class WebSocketWSGIHandler(SimpleHandler):
         if websocket is None or not str(self.status).startswith("101"):
             super().finish_response()
             return
-        head = [f"HTTP/1.1 {self.status}"]
-        head.extend(f"{name}: {value}" for name, value in self.headers.items())
-        self._write(("\r\n".join(head) + "\r\n\r\n").encode("latin-1"))
+        code, _, reason = str(self.status).partition(" ")
+        self._write(render_response(int(code), reason, self.headers.items()))
         self._flush()
         self.headers_sent = True
         websocket.pending_input = self.leftover

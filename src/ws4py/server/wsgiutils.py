@@ -22,6 +22,7 @@ from ws4py.compat import unicode as unicode
 from ws4py.exc import HandshakeError
 from ws4py.extensions import ServerExtensionFactory, default_server_extensions
 from ws4py.handshake import SubprotocolSelector, validate_environ
+from ws4py.http11 import reason_phrase
 from ws4py.websocket import WebSocket
 
 __all__ = ["WebSocketWSGIApplication"]
@@ -29,10 +30,6 @@ __all__ = ["WebSocketWSGIApplication"]
 logger = logging.getLogger("ws4py")
 
 StartResponse = Callable[..., Any]
-
-_REASONS = {400: "Bad Request", 403: "Forbidden", 405: "Method Not Allowed",
-            426: "Upgrade Required", 431: "Request Header Fields Too Large",
-            500: "Internal Server Error"}  # fmt: skip
 
 
 class WebSocketWSGIApplication:
@@ -102,7 +99,7 @@ class WebSocketWSGIApplication:
             logger.info("Refused upgrade: %s %s", exc.status, exc.msg)
             body = exc.msg.encode("utf-8")
             start_response(
-                f"{exc.status} {_REASONS.get(exc.status, 'Error')}",
+                f"{exc.status} {reason_phrase(exc.status)}",
                 [
                     *exc.headers,
                     ("Content-Type", "text/plain; charset=utf-8"),
