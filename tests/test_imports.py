@@ -5,7 +5,8 @@ and importing the asyncio websocket must not load the threaded one.  Each
 check runs in a fresh interpreter, as ``sys.modules`` of the test process
 already holds everything.  The cycle check reads every module's imports
 (module level and inside functions alike: a deferred import is still a
-dependency) from the source.
+dependency) from the source.  No module reaches another module's private
+(underscore) names: those are free to change without looking elsewhere.
 """
 
 from __future__ import annotations
@@ -99,10 +100,7 @@ def _imports(path: Path, modules: set[str]) -> set[str]:
 
 
 def test_no_import_cycle_in_the_package() -> None:
-    paths = {}
-    for path in PACKAGE.rglob("*.py"):
-        parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
-        paths[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
+    paths = _package_sources()
     graph = {name: _imports(path, set(paths)) - {name} for name, path in paths.items()}
     assert graph["ws4py.async_websocket"]  # the scan sees imports
 
@@ -121,3 +119,102 @@ def test_no_import_cycle_in_the_package() -> None:
 
     cycles = [c for name in sorted(graph) if (c := cycle_from(name))]
     assert cycles == []
+
+
+# -- private names ------------------------------------------------------------------------
+
+#: Private names still reached across modules, each named with the file that reaches it.
+#: Debt, not policy: the client modules are being reworked (issue #19) and these go with
+#: it; delete an entry when its reach is gone (nothing else may be added).
+ALLOWED_PRIVATE_REACHES: set[tuple[str, str]] = {
+    # URL parsing is moving to one module shared by the clients.
+    ("client/tornadoclient.py", "ws4py.client.WebSocketBaseClient._parse_url"),
+}
+
+
+def _is_private(name: str) -> bool:
+    return name.startswith("_") and not (name.startswith("__") and name.endswith("__"))
+
+
+def _private_reaches(source: str, modules: set[str]) -> set[str]:
+    """The other modules' private names ``source`` reaches, as dotted paths.
+
+    Three ways in: ``from ws4py.m import _name``; ``m._name`` where ``m``
+    was imported (``import ws4py.m``, ``from ws4py import m``); and
+    ``Name._name`` where ``Name`` was imported from a ws4py module (a private
+    method of another module's class).  A private *module* of the package
+    (``ws4py.client._async_connect``) is an implementation module meant to
+    be imported by its facade, not a private name; ``ws4py._speedups`` is
+    the C extension behind ``ws4py.masking``.
+    """
+    tree = ast.parse(source)
+    bound: dict[str, str] = {}
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("ws4py"):
+            if node.module == "ws4py._speedups":
+                continue
+            for alias in node.names:
+                full = f"{node.module}.{alias.name}"
+                if _is_private(alias.name) and full not in modules:
+                    found.add(full)
+                bound[alias.asname or alias.name] = full
+        elif isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name.startswith("ws4py"):
+                    if alias.asname:
+                        bound[alias.asname] = alias.name
+                    else:
+                        bound[alias.name.split(".")[0]] = alias.name.split(".")[0]
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Attribute) or not _is_private(node.attr):
+            continue
+        chain: list[str] = []
+        value: ast.expr = node.value
+        while isinstance(value, ast.Attribute):
+            chain.insert(0, value.attr)
+            value = value.value
+        if isinstance(value, ast.Name) and value.id in bound:
+            target = ".".join([bound[value.id], *chain])
+            if not target.startswith("ws4py._speedups"):
+                found.add(f"{target}.{node.attr}")
+    return found
+
+
+def _package_sources() -> dict[str, Path]:
+    sources = {}
+    for path in PACKAGE.rglob("*.py"):
+        parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+        sources[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
+    return sources
+
+
+def test_the_private_name_scan_sees_each_way_in() -> None:
+    modules = set(_package_sources())
+    source = (
+        "import ws4py.streaming\n"
+        "from ws4py import utf8validator\n"
+        "from ws4py.client import WebSocketBaseClient, _async_connect\n"
+        "from ws4py.utf8validator import _DFA, dfa_state\n"
+        "from ws4py._speedups import mask\n"
+        "ws4py.streaming._x\n"
+        "utf8validator._y\n"
+        "WebSocketBaseClient._z\n"
+        "_async_connect.connect, dfa_state.__name__, mask\n"
+    )
+    assert _private_reaches(source, modules) == {
+        "ws4py.utf8validator._DFA",
+        "ws4py.streaming._x",
+        "ws4py.utf8validator._y",
+        "ws4py.client.WebSocketBaseClient._z",
+    }
+
+
+def test_no_module_reaches_another_modules_private_names() -> None:
+    reaches = {
+        (str(path.relative_to(PACKAGE)), name)
+        for module, path in _package_sources().items()
+        for name in _private_reaches(path.read_text(encoding="utf-8"), set(_package_sources()))
+        if not name.startswith(f"{module}.")
+    }
+    assert reaches - ALLOWED_PRIVATE_REACHES == set()
