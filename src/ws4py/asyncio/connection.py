@@ -45,6 +45,7 @@ from ws4py.handshake import (
     ClientHandshake,
     Headers,
     HeadReader,
+    Response,
     SubprotocolSelector,
     parse_request,
     parse_response,
@@ -244,6 +245,10 @@ class WebSocket:
         self._send_close(code, reason)
         if asyncio.current_task() is not self._task:
             await self.wait_closed()
+
+    def start_close(self, code: int = CloseCode.NORMAL, reason: str = "") -> None:
+        """Start the closing handshake without waiting for its end (a plain call)."""
+        self._send_close(code, reason)
 
     def _send_close(self, code: int, reason: str) -> None:
         data = self.core.send_close(code, reason)
@@ -654,7 +659,12 @@ async def serve(
 
 
 class ClientProtocol(WebSocketProtocol):
-    """The client side's protocol: sends the handshake request, opens on its response."""
+    """The client side's protocol: sends the handshake request, opens on its response.
+
+    ``on_response(response)``, if given, sees the server's parsed response
+    before it is checked; raising :class:`HandshakeError` there ends the
+    handshake with that error (how ``connect()`` follows redirects).
+    """
 
     is_client = True
 
@@ -663,10 +673,12 @@ class ClientProtocol(WebSocketProtocol):
         handshake: ClientHandshake,
         handler_cls: type[WebSocket],
         make_websocket: Callable[..., WebSocket] | None = None,
+        on_response: Callable[[Response], None] | None = None,
     ) -> None:
         super().__init__(handler_cls, extensions=[])
         self.handshake = handshake
         self.make_websocket = make_websocket or handler_cls
+        self.on_response = on_response
         self.opened_future: asyncio.Future[WebSocket] = asyncio.get_running_loop().create_future()
         self.response_headers: Headers | None = None
 
@@ -676,7 +688,10 @@ class ClientProtocol(WebSocketProtocol):
         self.transport.write(self.handshake.request_bytes())
 
     def _handshake_done(self, head: bytes, leftover: bytes) -> None:
-        result = self.handshake.process_response(parse_response(head))
+        response = parse_response(head)
+        if self.on_response is not None:
+            self.on_response(response)
+        result = self.handshake.process_response(response)
         self._cancel_handshake_timer()
         self.response_headers = result.headers
         self.websocket = _make(self.make_websocket, self, result.protocol, result.extensions, None)
