@@ -18,17 +18,11 @@ import time
 from base64 import b64encode
 from hashlib import sha1 as sha1  # a name ws4py 0.6.0 had here (issue #21, row 16)
 from typing import Any
-from urllib.parse import urlsplit
 
 from ws4py import WS_KEY as WS_KEY
 from ws4py import WS_VERSION as WS_VERSION
 from ws4py.client.proxy import Proxy, open_tunnel, select_proxy, wrap_tls
-from ws4py.client.redirects import (
-    CREDENTIAL_HEADERS,
-    REDIRECT_STATUSES,
-    redirect_location,
-    same_origin,
-)
+from ws4py.client.target import SCHEMES, Redirects, Target, parse_url, target_headers
 from ws4py.connection import Connection
 from ws4py.exc import HandshakeError
 from ws4py.extensions import ClientExtensionFactory, Extension, default_client_extensions
@@ -46,9 +40,6 @@ from ws4py.websocket import WebSocket
 __all__ = ["WebSocketBaseClient", "make_ssl_context"]
 
 logger = logging.getLogger("ws4py")
-
-_SCHEMES = {"ws": (False, False), "wss": (True, False), "ws+unix": (False, True),
-            "wss+unix": (True, True)}  # fmt: skip
 
 
 def make_ssl_context(options: dict[str, Any] | ssl.SSLContext | None) -> ssl.SSLContext:
@@ -108,7 +99,9 @@ class WebSocketBaseClient(WebSocket):
     Redirects (301, 302, 303, 307, 308) are followed up to
     ``max_redirects`` times (0: none), never from ``wss://`` to ``ws://``;
     :attr:`final_url` is the URL finally connected to
-    (:mod:`ws4py.client.redirects`).
+    (:mod:`ws4py.client.redirects`).  What a URL means, the ``Origin`` sent
+    and where a redirect leads are decided by :mod:`ws4py.client.target`,
+    which the asyncio client shares.
 
     As in ws4py 0.6.0, the attributes are read by :meth:`connect`, so they
     may be changed before it: :attr:`url` (setting it re-parses
@@ -177,7 +170,7 @@ class WebSocketBaseClient(WebSocket):
         # What connect() restores after a redirect, offers again after a
         # connection (which set ``protocols`` to the server's choice) and
         # replaces with a fresh key; a value the user set is kept.
-        self._target: tuple[str, str, int | None, str, str | None] = self._target_now()
+        self._target: Target = self.target
         self._offered_protocols: list[str] | None = self.protocols
         self._negotiated_protocols: list[str] | None = None
 
@@ -190,100 +183,60 @@ class WebSocketBaseClient(WebSocket):
 
     @url.setter
     def url(self, url: str) -> None:
-        parsed = self._parse_url(url)
+        self._aim(parse_url(url))
         self._url = url
-        self.scheme, self.host, self.port, self.resource, self.unix_socket_path = parsed
         #: The URL connected to, after redirects.
         self.final_url = url
 
     @property
     def secure(self) -> bool:
         """Whether the connection is TLS (``wss://``, ``wss+unix://``)."""
-        return _SCHEMES[self.scheme][0]
+        return SCHEMES[self.scheme][0]
 
-    @staticmethod
-    def _parse_url(url: str) -> tuple[str, str, int | None, str, str | None]:
-        """``(scheme, host, port, resource, unix_socket_path)``.
+    @property
+    def target(self) -> Target:
+        """Where the next connection goes: the classic attributes, as a :class:`Target`.
 
-        As ws4py 0.6.0: the port defaults to the scheme's; a Unix socket URL
-        has host ``"localhost"``, no port and resource ``/`` (set
-        :attr:`resource` to change it); the query stays in the resource.
+        :attr:`scheme`, :attr:`host`, :attr:`port`, :attr:`resource` and
+        :attr:`unix_socket_path` come from :attr:`url` and may each be
+        changed before :meth:`connect` (as in ws4py 0.6.0).
         """
-        parts = urlsplit(url)
-        scheme = parts.scheme.lower()
-        if scheme not in _SCHEMES:
-            raise ValueError(f"invalid scheme in {url!r}: use ws, wss, ws+unix or wss+unix")
-        secure, unix = _SCHEMES[scheme]
-        if unix:
-            path = parts.netloc + parts.path if parts.netloc else parts.path
-            if not path:
-                raise ValueError(f"no socket path in {url!r}")
-            resource = "/" + ("?" + parts.query if parts.query else "")
-            return scheme, "localhost", None, resource, path
-        if not parts.hostname:
-            raise ValueError(f"no host in {url!r}")
-        try:
-            port = parts.port or (443 if secure else 80)
-        except ValueError:
-            raise ValueError(f"invalid port in {url!r}") from None
-        resource = parts.path or "/"
-        if parts.query:
-            resource += "?" + parts.query
-        return scheme, parts.hostname, port, resource, None
+        return Target(self.scheme, self.host, self.port, self.resource, self.unix_socket_path)
+
+    def _aim(self, target: Target) -> None:
+        """Set the classic attributes to ``target``."""
+        self.scheme, self.host, self.port, self.resource, self.unix_socket_path = target.as_tuple()
 
     def _new_handshake(self) -> ClientHandshake:
-        """The handshake of the current attributes (read when it is made, as 0.6.0 did)."""
-        if self.scheme not in _SCHEMES:
+        """The handshake of the current attributes (read when it is made, as 0.6.0 did).
+
+        ``Host`` always has the port, as 0.6.0 sent it (RFC 7230 allows it).
+        """
+        if self.scheme not in SCHEMES:
             raise ValueError(f"invalid scheme {self.scheme!r}: use ws, wss, ws+unix or wss+unix")
-        return ClientHandshake(
-            self.host,
-            self.port,
-            self.resource,
-            secure=self.secure,
+        return self.target.handshake(
+            always_port=True,
             origin=self._origin(),
             protocols=self.protocols,
             extensions=self.offered_extensions,
-            headers=self._target_headers(),
+            headers=target_headers(self.extra_headers, self.url, self.final_url),
             exclude_headers=self.exclude_headers,
             key=self.key,
-            port_in_host=True,
         )
 
     @staticmethod
     def _fresh_key() -> bytes:
         return b64encode(os.urandom(16))
 
-    def _target_now(self) -> tuple[str, str, int | None, str, str | None]:
-        return self.scheme, self.host, self.port, self.resource, self.unix_socket_path
-
-    def _target_headers(self) -> list[tuple[str, str]]:
-        """Extra headers for the current target: credentials stay with the first origin."""
-        if same_origin(self.final_url, self.url):
-            return self.extra_headers
-        return [(n, v) for n, v in self.extra_headers if n.lower() not in CREDENTIAL_HEADERS]
-
-    def _set_target(self, url: str) -> None:
-        """Aim at a redirect's ``url``."""
-        parsed = self._parse_url(url)
-        self.scheme, self.host, self.port, self.resource, self.unix_socket_path = parsed
-        self.final_url = url
-
     def _origin(self) -> str | None:
-        """``Origin``: the web origin of the URL, ``http(s)://host[:port]``.
+        """``Origin``: the web origin of the URL (after redirects), ``http(s)://host[:port]``.
 
-        Of the URL (after redirects), as in 0.6.0, which sent
-        ``ws(s)://host[:port]``: no browser sends that, so a server checking
-        origins (RFC 6455 section 10.2) would refuse it.
+        0.6.0 sent ``ws(s)://host[:port]``: no browser sends that, so a
+        server checking origins (RFC 6455 section 10.2) would refuse it.
         """
         if any(name.lower() == "origin" for name, _ in self.extra_headers):
             return None  # the user's own Origin header is sent as given
-        parts = urlsplit(self.final_url)
-        secure, unix = _SCHEMES[parts.scheme.lower()]
-        host = "localhost" if unix or not parts.hostname else parts.hostname
-        host = f"[{host}]" if ":" in host else host
-        default = 443 if secure else 80
-        port = f":{parts.port}" if not unix and parts.port and parts.port != default else ""
-        return f"{'https' if secure else 'http'}://{host}{port}"
+        return parse_url(self.final_url).origin
 
     @property
     def key(self) -> bytes:
@@ -337,13 +290,13 @@ class WebSocketBaseClient(WebSocket):
     @property
     def bind_addr(self) -> Any:
         """The address connected to: a socket path, or ``(host, port)``."""
-        return self.unix_socket_path or (self.host, self.port)
+        return self.target.bind_addr
 
     # -- connecting -----------------------------------------------------------------
 
     def _tcp_port(self) -> int:
         """The port to connect to: :attr:`port`, or the scheme's if it was set to None."""
-        return self.port if self.port is not None else (443 if self.secure else 80)
+        return self.target.tcp_port
 
     def _new_socket(self) -> socket.socket:
         if self.unix_socket_path:
@@ -407,24 +360,22 @@ class WebSocketBaseClient(WebSocket):
             self._wbuf.clear()
             self.pending_input = b""
             self._peer_address = self._local_address = None  # may differ (proxy, redirect)
-        self._start_over()
-        hops = 0
+        redirects = self._start_over()
         while True:
             sock, reader, response = self._exchange()
             try:
-                if response.status in REDIRECT_STATUSES and self.max_redirects > 0:
-                    location = redirect_location(self.final_url, response, hops, self.max_redirects)
-                    logger.info("Redirect %d to %s", response.status, location)
-                else:
+                location = redirects.follow(response)
+                if location is None:
                     result, protocols, extensions = self._check_response(reader.head, response)
                     break
+                logger.info("Redirect %d to %s", response.status, location)
             except BaseException:
                 self._abandon(sock)
                 raise
             sock.close()
             self.sock = None
-            hops += 1
-            self._set_target(location)
+            self._aim(redirects.target)
+            self.final_url = location
             self._auto_key()
         sock.settimeout(None)
         self.subprotocol = result.protocol
@@ -438,21 +389,23 @@ class WebSocketBaseClient(WebSocket):
         self._last_seen = time.monotonic()
         self.handshake_ok()
 
-    def _start_over(self) -> None:
-        """Aim a new connect() at the target, key and protocols it should use."""
+    def _start_over(self) -> Redirects:
+        """Aim a new connect() at the target, key and protocols it should use.
+
+        Returns the redirects of this attempt, starting from :attr:`url`.
+        """
         if self._connected_once:
             if self.final_url != self.url:
                 # The last connect() was redirected: back to where it started.
-                self.scheme, self.host, self.port, self.resource, self.unix_socket_path = (
-                    self._target
-                )
+                self._aim(self._target)
                 self.final_url = self.url
             if self.protocols is self._negotiated_protocols:
                 self.protocols = self._offered_protocols  # not changed since: offer them again
             self._auto_key()
         self._connected_once = True
-        self._target = self._target_now()
+        self._target = self.target
         self._offered_protocols = self.protocols
+        return Redirects(self.url, self.max_redirects)
 
     def _auto_key(self) -> None:
         """A fresh key for a new connection, unless the user set one (RFC 6455 section 4.1)."""

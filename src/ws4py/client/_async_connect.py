@@ -4,6 +4,9 @@ One connection attempt (a "hop") opens TCP (directly, through an HTTP
 CONNECT tunnel or a SOCKS proxy: :mod:`ws4py.client.proxy`), TLS for
 ``wss://`` and the opening handshake.  A redirect answer ends the hop and
 the next one starts from its ``Location`` (:mod:`ws4py.client.redirects`).
+What the URL means, the headers of each hop and where a redirect leads are
+decided by :mod:`ws4py.client.target`, as for the threaded client; the
+protocol reports the redirect through its public ``on_response`` hook.
 With a reconnection policy the websocket returned is a
 :class:`~ws4py.client.reconnect.ReconnectingWebSocket` that opens the same
 URL again when its connection ends abnormally.
@@ -15,7 +18,6 @@ import asyncio
 import ssl
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import urlsplit
 
 from ws4py.asyncio.connection import ClientProtocol, WebSocket
 from ws4py.client.proxy import open_tunnel_async, select_proxy
@@ -25,90 +27,45 @@ from ws4py.client.reconnect import (
     reconnect_policy,
     reconnecting_class,
 )
-from ws4py.client.redirects import (
-    CREDENTIAL_HEADERS,
-    REDIRECT_STATUSES,
-    redirect_location,
-    same_origin,
-)
+from ws4py.client.target import Redirected, Redirects
 from ws4py.extensions import ClientExtensionFactory, default_client_extensions
-from ws4py.handshake import ClientHandshake, Response, parse_response
 
 __all__ = ["connect", "open_websocket"]
 
 
-class _Redirect(Exception):
-    """The server answered the handshake with a redirect (internal)."""
-
-    def __init__(self, response: Response) -> None:
-        super().__init__(response.status)
-        self.response = response
-
-
-class _HopProtocol(ClientProtocol):
-    """The client protocol, which reports a redirect instead of failing on it."""
-
-    follow_redirects = True
-
-    def _handshake_done(self, head: bytes, leftover: bytes) -> None:
-        response = parse_response(head)
-        if self.follow_redirects and response.status in REDIRECT_STATUSES:
-            self._cancel_handshake_timer()
-            if not self.opened_future.done():
-                self.opened_future.set_exception(_Redirect(response))
-            if self.transport is not None:
-                self.transport.close()
-            return
-        super()._handshake_done(head, leftover)
-
-
 async def _open_hop(
-    url: str,
+    redirects: Redirects,
     handler_cls: type[WebSocket],
     make_websocket: Callable[..., WebSocket] | None,
     options: dict[str, Any],
-    headers: list[tuple[str, str]] | None,
 ) -> WebSocket:
-    parts = urlsplit(url)
-    scheme = parts.scheme.lower()
-    if scheme not in ("ws", "wss", "ws+unix", "wss+unix"):
-        raise ValueError(f"invalid scheme in {url!r}: use ws, wss, ws+unix or wss+unix")
-    secure = scheme.startswith("wss")
-    unix_path = (parts.netloc + parts.path) if scheme.endswith("+unix") else None
-    host = "localhost" if unix_path else parts.hostname
-    if not host:
-        raise ValueError(f"no host in {url!r}")
-    try:
-        port = parts.port or (443 if secure else 80)
-    except ValueError:
-        raise ValueError(f"invalid port in {url!r}") from None
-    resource = "/" if unix_path else (parts.path or "/")
-    if parts.query:
-        resource += "?" + parts.query
+    """One connection attempt to the current hop of ``redirects``.
+
+    A redirect answer raises :class:`~ws4py.client.target.Redirected` (the
+    protocol's ``on_response`` hook is :meth:`Redirects.check`).
+    """
+    target = redirects.target
     extensions = options["extensions"]
-    handshake = ClientHandshake(
-        host,
-        port,
-        resource,
-        secure=secure,
+    handshake = target.handshake(
         origin=options["origin"],
         protocols=options["protocols"],
         extensions=extensions if extensions is not None else default_client_extensions(),
-        headers=headers,
+        headers=redirects.headers(options["headers"]) or None,
         exclude_headers=options["exclude_headers"],
     )
     loop = asyncio.get_running_loop()
+    secure = target.secure
     context = options["ssl_context"] or (ssl.create_default_context() if secure else None)
-    proto = _HopProtocol(handshake, handler_cls, make_websocket)
+    proto = ClientProtocol(handshake, handler_cls, make_websocket, on_response=redirects.check)
     proto.handshake_timeout = options["open_timeout"]
-    proto.follow_redirects = options["max_redirects"] > 0 and not unix_path
-    server_hostname = host if context is not None else None
+    server_hostname = target.host if context is not None else None
     try:
-        if unix_path:
+        if target.unix_socket_path is not None:
             await loop.create_unix_connection(
-                lambda: proto, unix_path, ssl=context, server_hostname=server_hostname
+                lambda: proto, target.unix_socket_path, ssl=context, server_hostname=server_hostname
             )
         else:
+            host, port = target.host, target.tcp_port
             proxy = select_proxy(options["proxy"], secure, host, port)
             if proxy is None:
                 await loop.create_connection(
@@ -138,23 +95,16 @@ async def _open(
     options: dict[str, Any],
 ) -> WebSocket:
     """Open a connection to ``url``, following redirects."""
-    headers: list[tuple[str, str]] | None = options["headers"]
-    current = url
-    hops = 0
+    redirects = Redirects(url, options["max_redirects"])
     while True:
-        hop_headers = headers
-        if headers and not same_origin(current, url):
-            hop_headers = [(n, v) for n, v in headers if n.lower() not in CREDENTIAL_HEADERS]
         try:
             websocket = await asyncio.wait_for(
-                _open_hop(current, handler_cls, make_websocket, options, hop_headers),
+                _open_hop(redirects, handler_cls, make_websocket, options),
                 options["open_timeout"],
             )
-        except _Redirect as redirect:
-            current = redirect_location(current, redirect.response, hops, options["max_redirects"])
-            hops += 1
-            continue
-        websocket.__dict__["final_url"] = current
+        except Redirected:
+            continue  # redirects now aims at the Location
+        websocket.__dict__["final_url"] = redirects.url
         return websocket
 
 
