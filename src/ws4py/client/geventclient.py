@@ -100,7 +100,9 @@ class WebSocketClient(WebSocketBaseClient):
                 sock.close()
                 raise
             return sock  # type: ignore[no-any-return]
-        sock = gevent.socket.create_connection((self.host, self.port), timeout=self.open_timeout)
+        sock = gevent.socket.create_connection(
+            (self.host, self._tcp_port()), timeout=self.open_timeout
+        )
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         return sock  # type: ignore[no-any-return]
 

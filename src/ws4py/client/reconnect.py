@@ -42,10 +42,11 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from ws4py.asyncio.connection import WebSocket as AsyncWebSocket
-from ws4py.asyncio.connection import WebSocketProtocol
+from ws4py.asyncio.connection import WebSocketProtocol, call_handler
 from ws4py.client.reconnect_policy import (
     DEFAULT_RECONNECT_CODES,
     NORMAL_CLOSE_CODES,
+    Backoff,
     ReconnectPolicy,
     reconnect_policy,
 )
@@ -56,6 +57,7 @@ from ws4py.messaging import Message
 __all__ = [
     "DEFAULT_RECONNECT_CODES",
     "NORMAL_CLOSE_CODES",
+    "Backoff",
     "ReconnectPolicy",
     "ReconnectingWebSocket",
     "reconnect_policy",
@@ -63,12 +65,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger("ws4py")
-
-
-async def _call(handler: Callable[..., Any], *args: Any) -> None:
-    result = handler(*args)
-    if asyncio.iscoroutine(result) or isinstance(result, asyncio.Future):
-        await result
 
 
 #: ``reopen(make_websocket)``: connect again, binding the connection with ``make_websocket``.
@@ -184,22 +180,21 @@ class ReconnectingWebSocket(AsyncWebSocket):
 
     async def _hook(self, handler: Callable[..., Any], *args: Any) -> None:
         try:
-            await _call(handler, *args)
+            await call_handler(handler, *args)
         except Exception:
             logger.exception("Error in a reconnection hook of %s", self)
 
     async def _reconnect(self) -> None:
-        policy = self.reconnect_policy
-        attempt = 0
+        backoff = Backoff(self.reconnect_policy)
         error: BaseException | None = None
         try:
             while not self._stop_requested:
-                attempt += 1
-                if policy.max_attempts is not None and attempt > policy.max_attempts:
+                delay = backoff.next_delay()
+                attempt = backoff.attempt
+                if delay is None:
                     logger.warning("Giving up reconnecting %s: %s", self, error)
                     await self._hook(self.reconnect_failed, error)
                     break
-                delay = policy.delay(attempt)
                 await self._hook(self.reconnecting, attempt, delay)
                 await asyncio.sleep(delay)
                 if self._stop_requested:
@@ -221,7 +216,7 @@ class ReconnectingWebSocket(AsyncWebSocket):
             if self._task is not None and not self._task.done():
                 # close() came while the new connection was being bound.
                 try:
-                    self._send_close(CloseCode.NORMAL, "")
+                    self.start_close(CloseCode.NORMAL, "")
                 except Exception:
                     self.proto.abort()
                 return
@@ -234,11 +229,26 @@ _classes: dict[type[AsyncWebSocket], type[ReconnectingWebSocket]] = {}
 
 
 def reconnecting_class(cls: type[AsyncWebSocket]) -> type[ReconnectingWebSocket]:
-    """``cls`` with :class:`ReconnectingWebSocket` just above the base websocket class."""
+    """``cls`` with :class:`ReconnectingWebSocket` just above the base websocket class.
+
+    Why a class per handler class, made here: the application's class
+    ``cls`` (any subclass of the asyncio websocket) must keep its overrides
+    first, while :class:`ReconnectingWebSocket`'s ``receive``/``close``/
+    ``wait_closed`` replace the base class's for the whole session; only
+    ``class Reconnecting(cls, ReconnectingWebSocket)`` gives that order
+    (``isinstance`` of both holds), and ``cls`` is only known at
+    ``connect()``.  Cached: one subclass per handler class, named as it.
+    """
     if issubclass(cls, ReconnectingWebSocket):
         return cls
     made = _classes.get(cls)
     if made is None:
-        namespace = {"__module__": cls.__module__, "__qualname__": cls.__qualname__}
-        made = _classes[cls] = type(cls.__name__, (cls, ReconnectingWebSocket), namespace)
+
+        class Reconnecting(cls, ReconnectingWebSocket):  # type: ignore[valid-type,misc]
+            __doc__ = cls.__doc__
+
+        Reconnecting.__name__ = cls.__name__
+        Reconnecting.__qualname__ = cls.__qualname__
+        Reconnecting.__module__ = cls.__module__
+        made = _classes[cls] = Reconnecting
     return made

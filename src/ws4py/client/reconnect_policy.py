@@ -3,6 +3,9 @@
 Shared by the threaded and the asyncio client (:mod:`ws4py.client.reconnect`
 describes the behaviour and holds the asyncio machinery); it imports neither
 flavour, so that the threaded client does not load the asyncio websocket.
+Sans I/O: :meth:`ReconnectPolicy.should_reconnect` decides whether to
+reconnect, :class:`Backoff` numbers the attempts of one outage and gives
+each one's delay; the clients only wait and connect.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from ws4py.framing import CloseCode
 __all__ = [
     "DEFAULT_RECONNECT_CODES",
     "NORMAL_CLOSE_CODES",
+    "Backoff",
     "ReconnectPolicy",
     "reconnect_policy",
 ]
@@ -92,3 +96,24 @@ def reconnect_policy(value: bool | ReconnectPolicy | None) -> ReconnectPolicy | 
     if isinstance(value, ReconnectPolicy):
         return value
     raise TypeError(f"reconnect must be a bool or a ReconnectPolicy, not {type(value).__name__}")
+
+
+class Backoff:
+    """The attempts of one outage under ``policy``: numbered from 1, each with its delay.
+
+    Both clients' reconnection loops ask :meth:`next_delay` before each
+    attempt and stop when it says None (``max_attempts`` attempts failed).
+    """
+
+    def __init__(self, policy: ReconnectPolicy) -> None:
+        self.policy = policy
+        #: The number of the current attempt (0 before the first).
+        self.attempt = 0
+
+    def next_delay(self) -> float | None:
+        """Count the next attempt; the seconds to wait before it, or None to give up."""
+        self.attempt += 1
+        limit = self.policy.max_attempts
+        if limit is not None and self.attempt > limit:
+            return None
+        return self.policy.delay(self.attempt)

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ws4py.client import WebSocketBaseClient
-from ws4py.client.reconnect_policy import ReconnectPolicy, reconnect_policy
+from ws4py.client.reconnect_policy import Backoff, ReconnectPolicy, reconnect_policy
 from ws4py.exc import ConnectionClosedError, HandshakeError
 from ws4py.framing import CloseCode
 from ws4py.messaging import Message
@@ -219,17 +219,16 @@ class WebSocketClient(WebSocketBaseClient):
 
     def _reconnect(self) -> bool:
         """Back off and reconnect; True once connected, False to stop."""
-        policy = self.reconnect_policy
-        assert policy is not None
+        assert self.reconnect_policy is not None
+        backoff = Backoff(self.reconnect_policy)
         error: BaseException | None = None
-        attempt = 0
         while not self._stop_reconnecting.is_set():
-            attempt += 1
-            if policy.max_attempts is not None and attempt > policy.max_attempts:
+            delay = backoff.next_delay()
+            attempt = backoff.attempt
+            if delay is None:
                 logger.warning("Giving up reconnecting to %s: %s", self.url, error)
                 self._hook(self.reconnect_failed, error)
                 return False
-            delay = policy.delay(attempt)
             self._hook(self.reconnecting, attempt, delay)
             if self._stop_reconnecting.wait(delay):
                 return False

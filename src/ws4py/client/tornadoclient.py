@@ -41,7 +41,8 @@ from tornado.ioloop import IOLoop
 
 from ws4py import async_websocket
 from ws4py.asyncio.connection import call_handler
-from ws4py.client import WebSocketBaseClient, make_ssl_context
+from ws4py.client import make_ssl_context
+from ws4py.client.target import parse_url
 from ws4py.connection import is_fragmented, outgoing_message
 from ws4py.exc import ConnectionClosedError
 from ws4py.extensions import ClientExtensionFactory
@@ -64,9 +65,25 @@ _LIMITS = (
 
 
 class _Connection(async_websocket.WebSocket):
-    """The asyncio websocket of one connection; its handlers are the client's."""
+    """The asyncio websocket of one connection; its handlers and limits are the client's.
 
-    client: TornadoWebSocketClient
+    The limits (``max_message_size``...) are the client's values at
+    :meth:`TornadoWebSocketClient.connect`, set on the instance before the
+    asyncio websocket reads them.
+    """
+
+    def __init__(
+        self,
+        client: TornadoWebSocketClient,
+        proto: Any,
+        protocols: list[str] | None,
+        extensions: list[Any] | None,
+        environ: dict[str, Any] | None,
+    ) -> None:
+        self.client = client
+        for name in _LIMITS:
+            setattr(self, name, getattr(client, name))
+        super().__init__(proto, protocols, extensions, environ)
 
     def opened(self) -> Any:
         return self.client.opened()
@@ -115,9 +132,9 @@ class TornadoWebSocketClient:
         exclude_headers: list[str] | None = None,
     ) -> None:
         self.url = url
-        self.scheme, self.host, self.port, self.resource, self.unix_socket_path = (
-            WebSocketBaseClient._parse_url(url)
-        )
+        self.scheme, self.host, self.port, self.resource, self.unix_socket_path = parse_url(
+            url
+        ).as_tuple()
         self.protocols = protocols
         #: What :meth:`connect` offers (factories; None: the default).
         self.offered_extensions = extensions
@@ -171,12 +188,9 @@ class TornadoWebSocketClient:
         context = None
         if self.scheme.startswith("wss"):
             context = make_ssl_context(self.ssl_options)
-        limits = {name: getattr(self, name) for name in _LIMITS}
-        connection_cls: type[_Connection] = type("TornadoConnection", (_Connection,), limits)
 
         def bind(proto: Any, protocols: Any, extensions: Any, environ: Any) -> _Connection:
-            websocket = connection_cls(proto, protocols, extensions, environ)
-            websocket.client = self
+            websocket = _Connection(self, proto, protocols, extensions, environ)
             self.websocket = websocket
             return websocket
 
@@ -188,7 +202,7 @@ class TornadoWebSocketClient:
         try:
             await async_websocket.connect(
                 self.url,
-                connection_cls,
+                _Connection,
                 protocols=self.protocols,
                 extensions=offered,
                 headers=self.extra_headers,
@@ -252,7 +266,7 @@ class TornadoWebSocketClient:
         Safe to call several times; does nothing before the connection is open.
         """
         if self.websocket is not None:
-            self.websocket._send_close(code, reason)
+            self.websocket.start_close(code, reason)
 
     # -- classic attributes ---------------------------------------------------------------
 
