@@ -240,6 +240,35 @@ def test_limits_are_class_attributes() -> None:
     assert closed == [1006]  # we failed it with 1009: no close came back (reference)
 
 
+def test_limits_set_on_the_instance_and_close_from_outside_a_handler() -> None:
+    """A connection takes the client's limits as they are at connect(); close() is a plain call."""
+    closed: list[tuple[int, Any]] = []
+
+    class Client(TornadoWebSocketClient):
+        def closed(self, code: int, reason: str | None = None) -> None:
+            closed.append((code, reason))
+
+    async def main() -> None:
+        async with asyncio_server(AsyncEchoWebSocket) as url:
+            ws = Client(url, extensions=[])
+            ws.max_message_size = 10
+            ws.close_timeout = 2.0
+            ws.close()  # not connected yet: nothing to close
+            await ws.connect()
+            assert ws.websocket is not None
+            assert ws.websocket.max_message_size == 10 and ws.websocket.close_timeout == 2.0
+            assert Client.max_message_size != 10  # the class is left alone
+            ws.close(4003, "from outside")
+            ws.close()  # again: nothing more is sent
+            with pytest.raises(ConnectionClosedError):
+                ws.send("too late")
+            await asyncio.wait_for(ws.wait_closed(), 5)
+            assert ws.terminated
+
+    asyncio.run(asyncio.wait_for(main(), 20))
+    assert closed == [(4003, b"from outside")]
+
+
 def test_explicit_io_loop_argument(threaded_echo_server: str) -> None:
     io_loop = IOLoop(make_current=False)
     got: list[str] = []
