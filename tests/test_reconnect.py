@@ -558,3 +558,113 @@ def test_connect_from_closed_keeps_the_new_connection() -> None:
         server.shutdown()
         server.server_close()
         thread.join(5)
+
+
+# ---------------------------------------------------------------------------
+# Both clients: a reconnection starts again from the URL given
+# ---------------------------------------------------------------------------
+
+
+class Redirector:
+    """Answers each request with ``302 Location: <to>`` and closes; counts the requests."""
+
+    def __init__(self, to: str) -> None:
+        self.to = to
+        self.requests = 0
+        self.listener = socket.create_server((HOST, 0))
+        self.listener.settimeout(0.05)
+        self.port = int(self.listener.getsockname()[1])
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    @property
+    def url(self) -> str:
+        return f"ws://{HOST}:{self.port}/start"
+
+    def _serve(self) -> None:
+        while not self.stopping.is_set():
+            try:
+                conn, _ = self.listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            with conn:
+                conn.settimeout(WAIT)
+                head = b""
+                with contextlib.suppress(OSError):
+                    while b"\r\n\r\n" not in head:
+                        data = conn.recv(4096)
+                        if not data:
+                            break
+                        head += data
+                    self.requests += 1
+                    conn.sendall(
+                        f"HTTP/1.1 302 Found\r\nLocation: {self.to}\r\n"
+                        "Content-Length: 0\r\n\r\n".encode()
+                    )
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.thread.join(WAIT)
+        self.listener.close()
+
+
+@pytest.fixture
+def redirector(server: RestartableServer) -> Iterator[Redirector]:
+    running = Redirector(server.url)
+    yield running
+    running.stop()
+
+
+def test_threaded_reconnection_goes_through_the_redirect_again(
+    server: RestartableServer, redirector: Redirector, make_client: Callable[..., Client]
+) -> None:
+    client = make_client(redirector.url, reconnect=FAST)
+    client.connect()
+    assert client.final_url == server.url and client.url == redirector.url
+    client.echo("before")
+    client.send("drop")  # 1006: reconnect
+    wait_for(lambda: client.reconnects == 1, "the reconnection")
+    client.echo("after")
+    assert redirector.requests == 2  # from the URL given, not from where it led
+    assert client.final_url == server.url
+    assert client.port == server.port  # the redirect's target, as the classic attributes
+
+
+def test_asyncio_reconnection_goes_through_the_redirect_again(
+    server: RestartableServer, redirector: Redirector
+) -> None:
+    async def scenario() -> None:
+        ws: Any = await aconnect(redirector.url, AsyncClient, reconnect=FAST)
+        assert ws.final_url == server.url
+        await echo(ws, "before")
+        await ws.send("drop")
+        await until(lambda: ws.reconnects == 1, "the reconnection")
+        await echo(ws, "after")
+        assert redirector.requests == 2
+        assert ws.final_url == server.url
+        await ws.close()
+
+    run(scenario())
+
+
+def test_reconnecting_class_keeps_the_handler_first() -> None:
+    """One cached subclass per handler class, named as it, its overrides before the session's."""
+    from ws4py.client.reconnect import reconnecting_class
+
+    class Handler(AsyncWebSocket):
+        """The application's."""
+
+        async def receive(self) -> Message | None:
+            return None
+
+    made = reconnecting_class(Handler)
+    assert reconnecting_class(Handler) is made
+    assert reconnecting_class(made) is made
+    assert made.__name__ == "Handler" and made.__qualname__ == Handler.__qualname__
+    assert made.__module__ == __name__ and made.__doc__ == "The application's."
+    assert made.__mro__[1:4] == (Handler, ReconnectingWebSocket, AsyncWebSocket)
+    assert made.receive is Handler.receive
+    assert made.close is ReconnectingWebSocket.close
