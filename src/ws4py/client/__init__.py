@@ -18,6 +18,7 @@ import time
 from base64 import b64encode
 from hashlib import sha1 as sha1  # a name ws4py 0.6.0 had here (issue #21, row 16)
 from typing import Any
+from urllib.parse import urlsplit as urlsplit  # a name ws4py 0.6.0 had here
 
 from ws4py import WS_KEY as WS_KEY
 from ws4py import WS_VERSION as WS_VERSION
