@@ -172,8 +172,13 @@ class CloseHandshake(RuleBasedStateMachine):
         del side.out[:size]
         if not chunk:
             return
-        for event in peer.conn.receive_data(chunk):
-            reply = peer.conn.reply_to(event)
+        closed_before = peer.close_written
+        peer.conn.receive_data(chunk)
+        pongs = peer.conn.data_to_send()  # queued as the pings were parsed, before any event
+        peer.write(pongs)
+        pinged = False
+        for event in peer.conn.events_received():
+            reply = peer.conn.data_to_send()  # what taking the event queued
             if isinstance(event, CloseControlMessage):
                 assert side.close_written, "a close nobody sent"
                 assert (event.code, event.reason) == (side.close_code, side.close_reason)
@@ -185,20 +190,18 @@ class CloseHandshake(RuleBasedStateMachine):
                     peer.close_written = True
                 else:
                     assert peer.close_written
-            elif isinstance(event, PingControlMessage):
-                if peer.close_written:
-                    assert reply == b"", "a pong after our close"
-                else:
-                    assert reply
-                    peer.write(reply)
+                continue
+            assert reply == b""
+            if isinstance(event, PingControlMessage):
+                pinged = True
             elif isinstance(event, PongControlMessage):
-                assert reply == b""
                 peer.pongs.append(bytes(event.data))
             else:
-                assert reply == b""
                 assert isinstance(event, Message)
                 peer.received.append((event.opcode, bytes(event.data)))
-        assert peer.conn.fail_reply() == b""
+        # A pong per ping, none after our close.
+        assert bool(pongs) == (pinged and not closed_before), (pongs, pinged, closed_before)
+        assert peer.conn.data_to_send() == b"" and peer.conn.failure is None
         assert not peer.conn.stream.errors, peer.conn.stream.errors
 
     # -- invariants -------------------------------------------------------------------
@@ -275,19 +278,27 @@ def test_crossing_closes_keep_each_peers_code() -> None:
 
 
 def test_a_close_only_the_stream_shows_is_received() -> None:
-    """Fed through the stream's classic parser, the peer's close is taken from ``closing``."""
+    """Fed through the stream's classic parser, the peer's close is taken from ``closing``:
+    handed over last and unanswered (CLOSING), for the application to answer (classic close())."""
     client, server = Connection(client=True), Connection()
     wire = client.send_close(4002, "bye")
-    assert server.take_stream_close() is None  # nothing parsed yet
+    assert server.next_event() is None  # nothing parsed yet
     server.stream.parser.send(wire)
-    closing = server.take_stream_close()
-    assert closing is not None and (closing.code, closing.reason) == (4002, b"bye")
-    assert server.close_received is closing and server.state is State.CLOSED
-    assert server.take_stream_close() is None  # once
-    assert server.fail_reply() == b""  # a close received is not failed afterwards
+    server.receive_data(b"late")  # the stream stopped at the close: nothing more parsed
+    closing = server.next_event()
+    assert isinstance(closing, CloseControlMessage)
+    assert (closing.code, closing.reason) == (4002, b"bye")
+    assert server.close_received is closing and server.state is State.CLOSING
+    assert server.data_to_send() == b""  # not answered by the core
+    assert server.next_event() is None  # once; and no failure after a close
+    assert server.failure is None
     assert server.closed_args() == (4002, b"bye")
     echo = server.send_close(closing.code, closing.reason)
-    assert client.receive_data(echo)[0].code == 4002
+    assert server.state is State.CLOSED
+    client.receive_data(echo)
+    (answer,) = client.events_received()
+    assert isinstance(answer, CloseControlMessage) and answer.code == 4002
+    assert client.state is State.CLOSED and client.data_to_send() == b""
 
 
 # ---------------------------------------------------------------------------
@@ -315,7 +326,8 @@ def test_a_close_message_is_never_sent_as_a_message(client: bool) -> None:
     frames = conn.send_message(TextMessage("after")) + conn.send_message(PingControlMessage(b"p"))
     frames += conn.send_close(1000, "bye")
     assert conn.state is State.CLOSING
-    events = peer.receive_data(frames)
+    peer.receive_data(frames)
+    events = list(peer.events_received())
     assert [(type(e).__name__, bytes(e.data)) for e in events[:2]] == [
         ("TextMessage", b"after"),
         ("PingControlMessage", b"p"),
@@ -340,11 +352,14 @@ def test_payloads_are_classified_and_fragmented_in_the_core() -> None:
     sender, receiver = Connection(client=True), Connection()
     frames = list(sender.send_fragments(["frag", "mé", b"nted"]))
     assert len(frames) == 3
-    (message,) = receiver.receive_data(b"".join(frames))
+    receiver.receive_data(b"".join(frames))
+    (message,) = receiver.events_received()
     assert isinstance(message, TextMessage) and str(message) == "fragménted"
-    (empty,) = receiver.receive_data(b"".join(sender.send_fragments(iter([]), binary=True)))
+    receiver.receive_data(b"".join(sender.send_fragments(iter([]), binary=True)))
+    (empty,) = receiver.events_received()
     assert isinstance(empty, BinaryMessage) and bytes(empty.data) == b""
-    (raw,) = receiver.receive_data(b"".join(sender.send_fragments([b"\xff", "é"], binary=True)))
+    receiver.receive_data(b"".join(sender.send_fragments([b"\xff", "é"], binary=True)))
+    (raw,) = receiver.events_received()
     assert bytes(raw.data) == b"\xff\xc3\xa9"
 
     # Invalid text: nothing yielded for the chunk before the bad one, ...
@@ -377,8 +392,16 @@ def test_close_codes_are_named_in_the_core_and_stay_ints() -> None:
     assert str(code) == f"{code}" == json.dumps(code) == "1006"  # logs and JSON too
     # The default close is NORMAL; an empty close is NO_STATUS, and never goes on the wire.
     server, client = Connection(), Connection(client=True)
-    (close,) = client.receive_data(server.send_close())
+    client.receive_data(server.send_close())
+    (close,) = client.events_received()
     assert isinstance(close, CloseControlMessage) and close.code == CloseCode.NORMAL
     assert CloseControlMessage(CloseCode.NO_STATUS).data == b""
-    (empty,) = server.receive_data(client.send_close(CloseCode.NO_STATUS))
-    assert empty.code == CloseCode.NO_STATUS and client.reply_to(close) == b""
+    echo = client.data_to_send()  # taking the close queued its echo: the same code
+    server.receive_data(echo)
+    (echoed,) = server.events_received()
+    assert echoed.code == CloseCode.NORMAL and server.data_to_send() == b""
+    server, client = Connection(), Connection(client=True)
+    server.receive_data(client.send_close(CloseCode.NO_STATUS))
+    (empty,) = server.events_received()
+    assert empty.code == CloseCode.NO_STATUS
+    assert server.data_to_send() == CloseControlMessage(CloseCode.NO_STATUS).single()

@@ -84,6 +84,12 @@ def pair(
     )
 
 
+def received(conn: Connection, data: bytes) -> list[Message]:
+    """What ``conn`` hands the application for ``data`` (every event taken)."""
+    conn.receive_data(data)
+    return list(conn.events_received())
+
+
 def frame(
     opcode: int, payload: bytes, fin: bool = True, rsv: int = 0, masked: bool = True
 ) -> bytes:
@@ -803,7 +809,7 @@ def test_incompressible_messages_are_sent_as_they_are_and_the_window_reset() -> 
     frames = [server_conn.send_message(BinaryMessage(p)) for p in (text, noise, text, text)]
     assert [f[0] & RSV1 for f in frames] == [RSV1, 0, RSV1, RSV1]
     assert len(frames[2]) > len(frames[3])  # fresh compressor after the noise, then shared
-    events = client_conn.receive_data(b"".join(frames))
+    events = received(client_conn, b"".join(frames))
     assert [m.data for m in events] == [text, noise, text, text]
 
 
@@ -833,7 +839,7 @@ def test_16_mib_compressible_message_is_fast_and_round_trips() -> None:
     elapsed = time.perf_counter() - started
     assert wire[0] & RSV1 and len(wire) < len(data) // 100
     assert elapsed < 3, f"compressing 16 MiB took {elapsed:.2f}s"
-    (msg,) = client_conn.receive_data(wire)
+    (msg,) = received(client_conn, wire)
     assert msg.data == data
 
 
@@ -850,19 +856,19 @@ def test_fragments_sent_in_pieces_are_not_compressed() -> None:
     wire = server_conn.send_fragment(TEXT, b"a" * 100, True, False)
     wire += server_conn.send_fragment(TEXT, b"b" * 100, False, True)
     assert wire[0] & RSV1 == 0
-    (msg,) = client_conn.receive_data(wire)
+    (msg,) = received(client_conn, wire)
     assert msg.data == b"a" * 100 + b"b" * 100
 
 
 def test_forwarding_a_received_compressed_message_does_not_carry_rsv1() -> None:
     server_conn, client_conn = pair()
-    (msg,) = server_conn.receive_data(client_conn.send_message(TextMessage("forward me " * 20)))
+    (msg,) = received(server_conn, client_conn.send_message(TextMessage("forward me " * 20)))
     assert msg.rsv == 0
     plain = Connection(client=False)  # a connection without the extension
     wire = plain.send_message(msg)
     assert wire[0] == 0x81
     again = server_conn.send_message(msg)  # and one with it: compressed afresh
-    (echo,) = client_conn.receive_data(again)
+    (echo,) = received(client_conn, again)
     assert echo.data == msg.data
 
 
@@ -1028,8 +1034,8 @@ def test_decompression_bomb_fails_with_1009_without_inflating_it(bomb: bytes, pi
 
 def test_bomb_through_a_connection_closes_with_1009(bomb: bytes) -> None:
     server_conn, _ = pair(max_message_size=1 << 20)
-    server_conn.receive_data(frame(BINARY, bomb, rsv=RSV1))
-    reply = server_conn.fail_reply()
+    assert received(server_conn, frame(BINARY, bomb, rsv=RSV1)) == []
+    reply = server_conn.data_to_send()  # the failing close, queued once the events were taken
     assert reply[:2] == b"\x88" + bytes([len(reply) - 2])
     assert struct.unpack("!H", reply[2:4])[0] == 1009
 
@@ -1040,7 +1046,7 @@ def test_state_is_consistent_across_many_messages_with_takeover() -> None:
     for i in range(300):
         payload = (f"message {i} " * (i % 17 + 1)).encode() + os.urandom(i % 5)
         for data in split(payload, sizes):
-            (msg,) = client_conn.receive_data(server_conn.send_message(BinaryMessage(data)))
+            (msg,) = received(client_conn, server_conn.send_message(BinaryMessage(data)))
             assert msg.data == data
 
 

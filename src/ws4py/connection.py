@@ -1,17 +1,42 @@
 """The connection's state machine after the opening handshake (RFC 6455 sections 5.5, 7).
 
-Sans-I/O like the rest of the core: it turns received bytes into events and
-tells the I/O layer what to write in reply, but never touches a socket or a
-clock.  Each rule lives here once: a ping is answered with a pong until our
-close is sent (5.5.2); a close is echoed unless we sent one (5.5.1); a
-protocol error fails the connection with the stream's close code (7.1.7);
-nothing but a close... nothing at all may be sent after our close (5.5.1).
+Sans-I/O like the rest of the core: bytes in, events and bytes out, and no
+socket, thread or clock inside.  Time is given by the caller (``now``, on
+its own monotonic clock) wherever a rule depends on it.  Each rule lives
+here once: a ping is answered with a pong until our close is sent (5.5.2);
+a close is echoed unless we sent one (5.5.1); a protocol error fails the
+connection with the stream's close code (7.1.7); nothing at all may be sent
+after our close (5.5.1).
 
-I/O layers feed :meth:`Connection.receive_data`, hand every event to
-:meth:`Connection.reply_to` *in order* and write what it returns between
-their handler calls, so an echo of a message always precedes the echo of a
-close that followed it.  Then :meth:`Connection.fail_reply` gives the close
-frame for a protocol error, if one stopped the stream.
+The I/O layer's loop, whatever the flavour::
+
+    core.receive_data(data, now)     # parse; pongs are queued at once
+    write(core.data_to_send())       # the pongs go out before any handler runs
+    for event in core.events_received():
+        handle(event)                # messages, pongs, the peer's close
+    write(core.data_to_send())       # the close echo, or the failing close
+
+The ordering rule: automatic replies are queued in order, and the two that
+end the connection follow the application's progress.  A pong is queued as
+its ping is parsed, whatever the application is doing (a slow handler must
+not fail the peer's keepalive).  The close echo is queued when the
+application *takes* the peer's close from :meth:`Connection.events_received`
+(or :meth:`Connection.next_event`), and the failing close of a protocol
+error when it takes the last event that came before the error: never before
+the events that preceded them were handed over, so the echo of a message
+received before the peer's close precedes our close echo (Autobahn checks
+this, and the classic echo server relies on it).
+
+Deadlines, one behaviour for every flavour (:meth:`Connection.tick`,
+:meth:`Connection.next_deadline`):
+
+* keepalive: once the peer has been silent for ``keepalive_interval``
+  seconds (any bytes received count as life), a ping is queued; if no pong
+  comes back within ``keepalive_timeout`` (default: the interval), a close
+  1011 "keepalive ping timeout" is queued (the state becomes CLOSING);
+* close timeout: once our close is sent, the peer has ``close_timeout``
+  seconds to send anything back; then the state becomes CLOSED with
+  :attr:`Connection.timed_out` set, and the I/O layer drops TCP.
 """
 
 from __future__ import annotations
@@ -19,7 +44,7 @@ from __future__ import annotations
 import codecs
 import enum
 from collections.abc import Iterable, Iterator
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from ws4py.exc import ConnectionClosedError
 from ws4py.extensions import Extension
@@ -27,6 +52,7 @@ from ws4py.framing import (
     OPCODE_BINARY,
     OPCODE_CLOSE,
     OPCODE_PING,
+    OPCODE_PONG,
     OPCODE_TEXT,
     CloseCode,
     build_frame,
@@ -43,7 +69,10 @@ from ws4py.streaming import DEFAULT_MAX_MESSAGE_SIZE, Stream
 
 __all__ = [
     "ABNORMAL_CLOSE_REASON",
+    "KEEPALIVE_TIMEOUT_REASON",
+    "TRANSITIONS",
     "Connection",
+    "CoreSetting",
     "State",
     "TextChunks",
     "check_text",
@@ -51,6 +80,8 @@ __all__ = [
     "is_fragmented",
     "outgoing_message",
 ]
+
+_T = TypeVar("_T")
 
 #: The reason :meth:`Connection.closed_args` reports with code 1006 when no
 #: close frame arrived (ws4py 0.6.0 passes exactly this ``str`` to ``closed()``).
@@ -157,16 +188,101 @@ class TextChunks:
         return data
 
 
-class State(enum.IntEnum):
-    """Where the closing handshake stands."""
+class CoreSetting(Generic[_T]):
+    """A limit the core enforces, under its classic name on a flavour's websocket class.
 
+    The flavours have always had ``close_timeout``, ``keepalive_interval``
+    and ``keepalive_timeout`` as class attributes (set by subclassing) or
+    instance attributes; the rule is the core's (:meth:`Connection.tick`).
+    This descriptor keeps the names: reading gives the instance's value or
+    the class default, setting also sets it on the websocket's ``core``.
+    A subclass that sets a plain value gets a descriptor in its place
+    (:meth:`wrap_subclass`), and a flavour copies the values into a core it
+    builds or starts driving (:meth:`configure`), so a core replaced by a
+    reconnecting client gets them too.
+    """
+
+    NAMES = ("close_timeout", "keepalive_interval", "keepalive_timeout")
+
+    def __init__(self, default: _T, name: str = "") -> None:
+        self.default = default
+        self.name = name
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, obj: object, owner: type | None = None) -> _T:
+        if obj is None:
+            return self.default
+        value: _T = obj.__dict__.get(self.name, self.default)
+        return value
+
+    def __set__(self, obj: object, value: _T) -> None:
+        obj.__dict__[self.name] = value
+        core = obj.__dict__.get("core")
+        if isinstance(core, Connection):
+            setattr(core, self.name, value)
+
+    @classmethod
+    def wrap_subclass(cls, klass: type) -> None:
+        """Turn the plain values a subclass sets for these names into settings."""
+        for name in cls.NAMES:
+            if name in klass.__dict__:
+                value = klass.__dict__[name]
+                if not isinstance(value, CoreSetting):
+                    setattr(klass, name, CoreSetting(value, name))
+
+    @classmethod
+    def configure(cls, websocket: object, core: Connection) -> None:
+        """Give ``core`` the websocket's values of these settings."""
+        for name in cls.NAMES:
+            setattr(core, name, getattr(websocket, name))
+
+
+class State(enum.IntEnum):
+    """Where the connection stands; the allowed moves are :data:`TRANSITIONS`."""
+
+    CONNECTING = 0  #: the opening handshake is under way (nothing may be sent yet)
     OPEN = 1  #: messages flow both ways
-    CLOSING = 2  #: our close is sent; waiting for the peer's
-    CLOSED = 3  #: both closes exchanged, the connection failed, or TCP is gone
+    CLOSING = 2  #: one close went one way (ours sent, or the peer's taken and not answered yet)
+    CLOSED = 3  #: both closes exchanged, the connection failed or timed out, or TCP is gone
+
+
+#: Every state change the core may make; anything else is a bug (:meth:`Connection._become`).
+TRANSITIONS: dict[State, frozenset[State]] = {
+    State.CONNECTING: frozenset({State.OPEN, State.CLOSED}),
+    State.OPEN: frozenset({State.CLOSING, State.CLOSED}),
+    State.CLOSING: frozenset({State.CLOSED}),
+    State.CLOSED: frozenset(),
+}
+
+#: The reason of the close queued when a keepalive ping is not answered in time.
+KEEPALIVE_TIMEOUT_REASON = "keepalive ping timeout"
+
+_CONTROL = 0x8  # opcodes with this bit are control frames (RFC 6455 5.5)
 
 
 class Connection:
-    """One websocket connection's protocol state, client or server side."""
+    """One websocket connection's protocol state, client or server side.
+
+    ``connecting=True`` starts in :attr:`State.CONNECTING` (:meth:`open`
+    ends it); the flavours build the core once the handshake is done, OPEN.
+    ``keepalive_interval``, ``keepalive_timeout`` and ``close_timeout`` are
+    the deadlines described in the module's docstring (None: none).
+    """
+
+    # Class defaults: no per-connection cost until set.
+    keepalive_interval: float | None = None
+    keepalive_timeout: float | None = None
+    close_timeout: float | None = None
+    #: True once the close timeout passed (our close sent, nothing came back in
+    #: time): the connection is CLOSED and the I/O layer drops TCP.
+    timed_out = False
+    _last_seen: float | None = None  # when bytes last arrived (or the clock started)
+    _ping_at: float | None = None  # when our keepalive ping went out, until a pong
+    _close_deadline: float | None = None
+    _close_unanchored = False  # our close went out without a time: the next tick() anchors it
+    _pings = 0
 
     def __init__(
         self,
@@ -174,6 +290,11 @@ class Connection:
         max_message_size: int | None = DEFAULT_MAX_MESSAGE_SIZE,
         extensions: Iterable[Extension] | None = None,
         stream: Stream | None = None,
+        *,
+        connecting: bool = False,
+        keepalive_interval: float | None = None,
+        keepalive_timeout: float | None = None,
+        close_timeout: float | None = None,
     ) -> None:
         self.client = client
         self.extensions: list[Extension] = list(extensions or [])
@@ -183,13 +304,22 @@ class Connection:
             max_message_size=max_message_size,
             extensions=self.extensions,
         )
-        self.state = State.OPEN
-        #: The close message we sent, if any.
+        self.state = State.CONNECTING if connecting else State.OPEN
+        #: The close message we sent (or queued), if any.
         self.close_sent: CloseControlMessage | None = None
-        #: The close message the peer sent, if any.
+        #: The peer's close message, once the application took it, if any.
         self.close_received: CloseControlMessage | None = None
         #: The error that failed the connection locally (a protocol violation).
         self.failure: CloseControlMessage | None = None
+        self._out: list[bytes] = []
+        self._events: list[Message] = []
+        self._taken = 0
+        if keepalive_interval is not None:
+            self.keepalive_interval = keepalive_interval
+        if keepalive_timeout is not None:
+            self.keepalive_timeout = keepalive_timeout
+        if close_timeout is not None:
+            self.close_timeout = close_timeout
 
     def use_extensions(self, extensions: Iterable[Extension]) -> None:
         """Take negotiated extensions handed over after construction.
@@ -212,76 +342,224 @@ class Connection:
             extensions=self.extensions,
         )
 
-    # -- receiving -----------------------------------------------------------
+    # -- state ---------------------------------------------------------------
 
-    def receive_data(self, data: BytesLike) -> list[Message]:
-        """Parse received bytes into events (messages, pings, pongs, close).
+    def _become(self, state: State) -> None:
+        """The one place the state changes; a move :data:`TRANSITIONS` lacks is a bug."""
+        if state not in TRANSITIONS[self.state]:
+            raise RuntimeError(f"connection state {self.state.name} -> {state.name} is not allowed")
+        self.state = state
 
-        Nothing once the connection is closed: after the closing handshake, a
-        failure or the end of the transport, late bytes are not the peer's to say.
-        """
-        if self.state is State.CLOSED:
-            return []
-        return self.stream.feed(data)
-
-    def reply_to(self, event: Message) -> bytes:
-        """The bytes to write in answer to ``event`` (often none)."""
-        opcode = event.opcode
-        if opcode == OPCODE_PING:
-            if self.close_sent is None:
-                return build_frame(0xA, event.data, True, 0, self.stream.always_mask)
-            return b""
-        if opcode == OPCODE_CLOSE:
-            assert isinstance(event, CloseControlMessage)
-            self.close_received = event
-            self.state = State.CLOSED
-            if self.close_sent is None:
-                # Echo the status code and reason (5.5.1; as ws4py 0.6.0 does); an
-                # empty close (1005) gets an empty close, 1005 never goes on the wire.
-                self.close_sent = CloseControlMessage(event.code, event.reason)
-                return self.close_sent.single(mask=self.stream.always_mask)
-        return b""
-
-    def take_stream_close(self) -> CloseControlMessage | None:
-        """Record, and return, a close the stream shows that no event handed over.
-
-        :meth:`receive_data` hands the peer's close over as an event, for
-        :meth:`reply_to`.  A stream fed through its classic parser, or
-        replaced by the application (as ws4py 0.6.0's unit tests do), only
-        shows it on ``stream.closing``: it is received all the same.
-        """
-        closing = self.stream.closing
-        if self.close_received is not None or not isinstance(closing, CloseControlMessage):
-            return None
-        self.close_received = closing
-        self.state = State.CLOSED
-        return closing
-
-    def fail_reply(self) -> bytes:
-        """After a protocol error: the close frame failing the connection (7.1.7).
-
-        Nothing once the peer's close arrived: parsing ends with it, so no
-        error can follow it.
-        """
-        if self.failure is not None or self.close_received is not None or not self.stream.errors:
-            return b""
-        self.failure = self.stream.errors[0]
-        self.state = State.CLOSED
-        if self.close_sent is not None:
-            return b""
-        self.close_sent = CloseControlMessage(self.failure.code, self.failure.reason)
-        return self.close_sent.single(mask=self.stream.always_mask)
+    def open(self, now: float | None = None) -> None:
+        """The opening handshake succeeded: CONNECTING -> OPEN (the keepalive clock starts)."""
+        self._become(State.OPEN)
+        if now is not None:
+            self._last_seen = now
 
     def connection_lost(self) -> None:
-        """The transport is gone (EOF, reset or our own close of the socket)."""
-        self.state = State.CLOSED
+        """The transport is gone (EOF, reset or our own close of the socket); again: nothing."""
+        if self.state is not State.CLOSED:
+            self._become(State.CLOSED)
+
+    # -- receiving -----------------------------------------------------------
+
+    def receive_data(self, data: BytesLike, now: float | None = None) -> None:
+        """Parse received bytes; queue their events and, at once, the pongs they call for.
+
+        ``now`` (the caller's monotonic clock) records that the peer is
+        alive, for the keepalive.  A pong clears our keepalive ping; a close
+        ends the close timeout's wait (its echo is queued when the
+        application takes it, see the module's docstring).  Nothing once the
+        connection is closed: late bytes are not the peer's to say.
+        """
+        if now is not None:
+            self._last_seen = now
+        if self.state is State.CLOSED:
+            return
+        events = self.stream.feed(data)
+        if not events:
+            return
+        if type(events) is not list:  # a stream the application put in (a mock, say)
+            events = list(events)
+        for event in events:
+            opcode = event.opcode
+            if opcode & _CONTROL:
+                if opcode == OPCODE_PING:
+                    if self.close_sent is None:
+                        self._out.append(
+                            build_frame(OPCODE_PONG, event.data, True, 0, self.stream.always_mask)
+                        )
+                elif opcode == OPCODE_PONG:
+                    self._ping_at = None
+                else:  # the peer's close: it answered in time
+                    self._close_deadline = None
+                    self._close_unanchored = False
+        if self._taken < len(self._events):
+            self._events += events
+        else:
+            self._events = events  # the common case: no copy
+            self._taken = 0
+
+    @property
+    def events_pending(self) -> int:
+        """Events parsed and not taken yet (a flavour pauses reading above a bound)."""
+        return len(self._events) - self._taken
+
+    def next_event(self) -> Message | None:
+        """The next event for the application (None: none yet), queuing what taking it implies.
+
+        Taking the peer's close queues its echo (unless our close went out
+        first) and closes the connection.  When no event is left, a close
+        the stream shows that no event carried (its classic ``parser`` fed
+        by the application, or a stream the application put in) is handed
+        over last, *unanswered*: the state is CLOSING and the application
+        answers it (the classic ``close(code, reason)``).  Then, after a
+        protocol error, the failing close is queued (7.1.7) and None returned.
+        """
+        events = self._events
+        taken = self._taken
+        if taken < len(events):
+            event = events[taken]
+            self._taken = taken + 1
+            if event.opcode == OPCODE_CLOSE:
+                assert isinstance(event, CloseControlMessage)
+                self._take_close(event)
+            return event
+        if events:
+            self._events = []
+            self._taken = 0
+        stream = self.stream
+        if self.close_received is None:
+            closing = stream.closing
+            if closing is not None and isinstance(closing, CloseControlMessage):
+                self._take_close(closing, answer=False)
+                return closing
+            errors = stream.errors
+            if errors and self.failure is None and isinstance(errors[0], CloseControlMessage):
+                self._fail(errors[0])
+        return None
+
+    def events_received(self) -> Iterator[Message]:
+        """The events for the application, in order, one at a time (see :meth:`next_event`).
+
+        An iterator, so that what taking an event queues (the close echo,
+        the failing close) comes after the application handled the events
+        before it.  Events parsed while it runs are handed over too.
+        """
+        next_event = self.next_event
+        event = next_event()
+        while event is not None:
+            yield event
+            event = next_event()
+
+    def _take_close(self, close: CloseControlMessage, answer: bool = True) -> None:
+        self.close_received = close
+        self._close_deadline = None
+        self._close_unanchored = False
+        if self.state is State.CLOSED:
+            return  # TCP is gone (or the connection failed): nothing to answer
+        if self.close_sent is None:
+            if not answer:
+                self._become(State.CLOSING)
+                return
+            # Echo the status code and reason (5.5.1; as ws4py 0.6.0 does); an
+            # empty close (1005) gets an empty close, 1005 never goes on the wire.
+            self.close_sent = CloseControlMessage(close.code, close.reason)
+            self._out.append(self.close_sent.single(mask=self.stream.always_mask))
+        self._become(State.CLOSED)
+
+    def _fail(self, error: CloseControlMessage) -> None:
+        """Fail the connection for a protocol error: its close, unless ours went out (7.1.7)."""
+        self.failure = error
+        if self.state is State.CLOSED:
+            return
+        if self.close_sent is None:
+            self.close_sent = CloseControlMessage(error.code, error.reason)
+            self._out.append(self.close_sent.single(mask=self.stream.always_mask))
+        self._close_deadline = None
+        self._close_unanchored = False
+        self._become(State.CLOSED)
+
+    def data_to_send(self) -> bytes:
+        """The bytes queued for the peer (pongs, keepalive pings, closes), in order; cleared."""
+        out = self._out
+        if not out:
+            return b""
+        self._out = []
+        return out[0] if len(out) == 1 else b"".join(out)
+
+    # -- deadlines -----------------------------------------------------------
+
+    def tick(self, now: float) -> None:
+        """Enforce the deadlines at ``now`` (see the module's docstring); queue what they send.
+
+        The first call starts the keepalive clock, if no bytes arrived yet:
+        flavours tick once when they start driving the connection.
+        """
+        if self._last_seen is None:
+            self._last_seen = now
+        state = self.state
+        if state is State.OPEN:
+            interval = self.keepalive_interval
+            if interval:
+                ping_at = self._ping_at
+                if ping_at is not None:
+                    if now >= ping_at + (self.keepalive_timeout or interval):
+                        self._ping_at = None
+                        reason = KEEPALIVE_TIMEOUT_REASON
+                        self.send_close(CloseCode.INTERNAL_ERROR, reason, now, queue=True)
+                        state = self.state
+                elif now >= self._last_seen + interval:
+                    self._ping_at = now
+                    self._pings += 1
+                    payload = self._pings.to_bytes(4, "big")
+                    self._out.append(
+                        build_frame(OPCODE_PING, payload, True, 0, self.stream.always_mask)
+                    )
+        if state is not State.CLOSING:
+            return
+        if self._close_unanchored:
+            self._close_unanchored = False
+            if self.close_timeout is not None:
+                self._close_deadline = now + self.close_timeout
+        deadline = self._close_deadline
+        if deadline is not None and now >= deadline:
+            self._close_deadline = None
+            self.timed_out = True
+            self._become(State.CLOSED)
+
+    def next_deadline(self) -> float | None:
+        """When :meth:`tick` next has something to do, on the caller's clock (None: never).
+
+        A time in the past means now.  None also before the keepalive clock
+        started (the first :meth:`tick` or :meth:`receive_data` with ``now``).
+        """
+        close = self._close_deadline
+        interval = self.keepalive_interval
+        if close is None and not interval and not self._close_unanchored:
+            return None  # the common case, cheaply (a manager asks every connection)
+        if self._close_unanchored:
+            return float("-inf")
+        if interval and self.state is State.OPEN:
+            ping_at = self._ping_at
+            if ping_at is not None:
+                keepalive: float | None = ping_at + (self.keepalive_timeout or interval)
+            elif self._last_seen is not None:
+                keepalive = self._last_seen + interval
+            else:
+                keepalive = None
+            if keepalive is not None and (close is None or keepalive < close):
+                return keepalive
+        return close
 
     # -- sending -------------------------------------------------------------
 
     def check_open(self) -> None:
-        """Raise :class:`ConnectionClosedError` once our close is sent."""
+        """Raise :class:`ConnectionClosedError` unless messages may be sent (OPEN, no close)."""
         if self.close_sent is not None or self.state is State.CLOSED:
             raise ConnectionClosedError("the websocket is closing or closed")
+        if self.state is State.CONNECTING:
+            raise ConnectionClosedError("the websocket is not open yet")
 
     def send_message(self, message: Message) -> bytes:
         """The frame(s) of a whole message; compressed when an extension wants it.
@@ -333,43 +611,74 @@ class Connection:
 
     def send_ping(self, data: BytesLike = b"") -> bytes:
         self.check_open()
-        return build_frame(0x9, data, True, 0, self.stream.always_mask)
+        return build_frame(OPCODE_PING, data, True, 0, self.stream.always_mask)
 
     def send_pong(self, data: BytesLike = b"") -> bytes:
         self.check_open()
-        return build_frame(0xA, data, True, 0, self.stream.always_mask)
+        return build_frame(OPCODE_PONG, data, True, 0, self.stream.always_mask)
 
-    def send_close(self, code: int = CloseCode.NORMAL, reason: str | bytes = "") -> bytes:
-        """Start the closing handshake; the second call and later return nothing.
+    def send_close(
+        self,
+        code: int = CloseCode.NORMAL,
+        reason: str | bytes = "",
+        now: float | None = None,
+        queue: bool = False,
+    ) -> bytes:
+        """Start the closing handshake (or answer a close taken unanswered); later: nothing.
 
         ``code`` must be one allowed on the wire (7.4), or 1005 for a close
-        without a status code.
+        without a status code.  ``now`` starts the close timeout (without
+        it, the next :meth:`tick` does).  The frame is returned, or with
+        ``queue`` appended to :meth:`data_to_send` (after what is queued).
         """
-        if self.close_sent is not None or (
-            self.state is State.CLOSED and self.close_received is None
-        ):
+        if self.close_sent is not None or self.state is State.CLOSED:
+            return b""
+        if self.state is State.CONNECTING:
+            self._become(State.CLOSED)
             return b""
         if code != CloseCode.NO_STATUS and not close_code_allowed(code):
             raise ValueError(f"close code {code} may not be sent on the wire")
         self.close_sent = CloseControlMessage(code, reason)
-        self.state = State.CLOSED if self.close_received is not None else State.CLOSING
-        return self.close_sent.single(mask=self.stream.always_mask)
+        if self.close_received is not None:  # answering a close taken unanswered
+            self._become(State.CLOSED)
+        else:
+            self._become(State.CLOSING)
+            if now is None:
+                self._close_unanchored = True
+            elif self.close_timeout is not None:
+                self._close_deadline = now + self.close_timeout
+        frame = self.close_sent.single(mask=self.stream.always_mask)
+        if queue:
+            self._out.append(frame)
+            return b""
+        return frame
 
     # -- outcome ---------------------------------------------------------------
+
+    def _peer_close(self) -> CloseControlMessage | None:
+        """The peer's close: taken, or only parsed (the stream shows it; TCP went first)."""
+        received = self.close_received
+        if received is None:
+            closing = getattr(self.stream, "closing", None)
+            if isinstance(closing, CloseControlMessage):
+                return closing
+        return received
 
     @property
     def close_code(self) -> int:
         """The code to report to the application: the peer's, our failure's, or 1006."""
-        if self.close_received is not None:
-            return self.close_received.code
+        received = self._peer_close()
+        if received is not None:
+            return received.code
         if self.failure is not None:
             return self.failure.code
         return CloseCode.ABNORMAL
 
     @property
     def close_reason(self) -> str:
-        if self.close_received is not None:
-            return _as_str(self.close_received.reason)
+        received = self._peer_close()
+        if received is not None:
+            return _as_str(received.reason)
         if self.failure is not None:
             return _as_str(self.failure.reason)
         return ""
@@ -382,7 +691,7 @@ class Connection:
         close unanswered, a protocol error we failed the connection for),
         ``(1006, "Going away")``, as the reference's ``terminate()`` says.
         """
-        received = self.close_received
+        received = self._peer_close()
         if received is None:
             return CloseCode.ABNORMAL, ABNORMAL_CLOSE_REASON
         reason: Any = received.reason

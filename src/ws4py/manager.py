@@ -227,9 +227,7 @@ class EPollPoller:
         except InterruptedError:
             return []
         readable_mask = ~select.EPOLLOUT
-        return [
-            (fd, bool(ev & readable_mask), bool(ev & select.EPOLLOUT)) for fd, ev in events
-        ]
+        return [(fd, bool(ev & readable_mask), bool(ev & select.EPOLLOUT)) for fd, ev in events]
 
     def poll(self) -> list[int]:
         """Poll once; return the descriptors ready to be read."""
@@ -597,15 +595,12 @@ class WebSocketManager(threading.Thread):
         if not websocket.process_pending() or websocket.sock is None:
             self._finish(websocket)
             return
-        with websocket._write_lock:
-            # No other thread is half way through a blocking write now.
-            sock.setblocking(False)
-            websocket._nonblocking = True
-        websocket._on_pending_write = self._want_write
+        websocket.nonblocking = True  # the socket too (no blocking write is half way through)
+        websocket.on_pending_write = self._want_write
         with self.lock:
             if key not in self._entries:
                 # remove()d meanwhile (from opened(), say): no longer ours to read or close.
-                websocket._on_pending_write = None
+                websocket.on_pending_write = None
                 return
             polled = not self._stopped
             if polled:
@@ -691,7 +686,7 @@ class WebSocketManager(threading.Thread):
         if self._memberships and getattr(websocket, "__hash__", None) is not None:
             self._leave_all(websocket)
         if isinstance(websocket, WebSocket):
-            websocket._on_pending_write = None
+            websocket.on_pending_write = None
         if logger.isEnabledFor(logging.INFO):
             logger.info("Removing websocket %s", _describe(websocket))
 
@@ -1125,8 +1120,13 @@ class WebSocketManager(threading.Thread):
             if not isinstance(ws, WebSocket):
                 continue  # the reference's websockets have no deadlines to keep
             try:
-                if ws.terminated or (
-                    (ws._close_deadline is not None or ws.keepalive_interval)
+                if ws.terminated:
+                    self._finish(ws)
+                    continue
+                deadline = ws.core.next_deadline()  # on time.monotonic()'s clock, as now
+                if (
+                    deadline is not None
+                    and now >= deadline
                     and (not ws.check_deadlines(now) or ws.terminated)
                 ):
                     self._finish(ws)

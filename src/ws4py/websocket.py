@@ -17,7 +17,6 @@ Two ways to drive it:
 from __future__ import annotations
 
 import logging
-import os
 import socket
 import ssl
 import threading
@@ -28,6 +27,7 @@ from typing import Any
 from ws4py import WS_KEY, WS_VERSION, format_addresses, host_port
 from ws4py.connection import (
     Connection,
+    CoreSetting,
     State,
     extension_names,
     is_fragmented,
@@ -37,13 +37,14 @@ from ws4py.exc import ConnectionClosedError
 from ws4py.extensions import Extension
 from ws4py.framing import (
     OPCODE_BINARY,
+    OPCODE_CLOSE,
     OPCODE_PONG,
     OPCODE_TEXT,
     CloseCode,
     build_header,
 )
 from ws4py.masking import BytesLike
-from ws4py.messaging import Message, PongControlMessage
+from ws4py.messaging import CloseControlMessage, Message, PongControlMessage
 from ws4py.streaming import DEFAULT_MAX_MESSAGE_SIZE, Stream
 
 __all__ = [
@@ -182,21 +183,33 @@ class WebSocket:
     without changing the classic constructor: ``max_message_size`` (1009 when
     exceeded), ``close_timeout`` (how long to wait for the peer's close once
     ours is sent), ``keepalive_interval``/``keepalive_timeout`` (send a ping
-    when the connection was idle that long; fail with 1011 when its pong does
-    not come back in time), ``max_write_buffer`` (non-blocking mode: a peer
-    that does not read more than this is dropped), ``write_timeout``
-    (blocking mode: a peer that reads nothing for this long is dropped).
+    when the peer was silent that long; fail with 1011 when no pong comes
+    back in time), ``max_write_buffer`` (non-blocking mode: a peer that does
+    not read more than this is dropped), ``write_timeout`` (blocking mode: a
+    peer that reads nothing for this long is dropped).  The three deadlines
+    are the core's (:meth:`ws4py.connection.Connection.tick`, the one
+    keepalive behaviour of every flavour); these names set them, on the
+    class or on one websocket.
     """
 
     max_message_size: int | None = DEFAULT_MAX_MESSAGE_SIZE
-    close_timeout: float = 5.0
-    keepalive_interval: float | None = None
-    keepalive_timeout: float | None = None
+    close_timeout: CoreSetting[float] = CoreSetting(5.0)
+    keepalive_interval: CoreSetting[float | None] = CoreSetting(None)
+    keepalive_timeout: CoreSetting[float | None] = CoreSetting(None)
     max_write_buffer: int = 4 * 1024 * 1024
     #: Blocking mode: seconds a write may wait for a peer that does not read.
     write_timeout: float | None = 60.0
     #: Whether this endpoint is the client side (it masks what it sends).
     is_client: bool = False
+    #: Called with the websocket when bytes wait in its write buffer
+    #: (non-blocking mode): a manager sets it to poll the socket for
+    #: writability until :meth:`flush` has written them.  None: nobody asks.
+    on_pending_write: Any = None
+    _nonblocking = False
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        CoreSetting.wrap_subclass(cls)
 
     def __init__(
         self,
@@ -217,6 +230,9 @@ class WebSocket:
             client=self.is_client,
             max_message_size=self.max_message_size,
             extensions=live,
+            keepalive_interval=self.keepalive_interval,
+            keepalive_timeout=self.keepalive_timeout,
+            close_timeout=self.close_timeout,
         )
         self.protocols = protocols
         #: The negotiated extensions as header strings (classic); see :attr:`extension_objects`.
@@ -230,13 +246,7 @@ class WebSocket:
         self._send_lock = threading.Lock()  # one data message at a time
         self._write_lock = threading.Lock()  # one write at a time
         self._wbuf = bytearray()  # non-blocking mode: bytes the socket did not take
-        self._nonblocking = False
-        self._on_pending_write: Any = None  # set by a manager
         self._terminated_done = False
-        self._close_deadline: float | None = None
-        self._last_seen = time.monotonic()
-        self._ping_sent_at: float | None = None
-        self._ping_payload = b""
         self._eof = False
         self._opened_fired = False
         #: Bytes received before the websocket took over the socket (e.g. with
@@ -318,7 +328,8 @@ class WebSocket:
     @property
     def client_terminated(self) -> bool:
         """True once the peer's close arrived or the connection is over, or when set (classic)."""
-        return self._client_marked or self.core.state is State.CLOSED
+        core = self.core
+        return self._client_marked or core.close_received is not None or core.state is State.CLOSED
 
     @client_terminated.setter
     def client_terminated(self, value: bool) -> None:
@@ -357,10 +368,17 @@ class WebSocket:
         return self._peer_address
 
     def fire_opened(self) -> None:
-        """Call :meth:`opened`, once per connection, whoever asks first."""
+        """Call :meth:`opened`, once per connection, whoever asks first.
+
+        The core is driven from here on: it gets this websocket's deadlines
+        (a reconnecting client builds a new core per connection) and its
+        keepalive clock starts.
+        """
         if self._opened_fired:
             return
         self._opened_fired = True
+        CoreSetting.configure(self, self.core)
+        self.core.tick(time.monotonic())
         self._call_handler(lambda _: self.opened(), None)
 
     def process_pending(self) -> bool:
@@ -405,9 +423,8 @@ class WebSocket:
         a :class:`RuntimeError`.
         """
         with self._send_lock:
-            data = self.core.send_close(code, reason)
+            data = self.core.send_close(code, reason, time.monotonic())
         if data:
-            self._close_deadline = time.monotonic() + self.close_timeout
             try:
                 self._write(data)
             except OSError as exc:
@@ -563,8 +580,9 @@ class WebSocket:
             )
             self.core.connection_lost()
             self._wbuf.clear()
-        if self._on_pending_write is not None:
-            self._on_pending_write(self)
+        callback = self.on_pending_write
+        if callback is not None:
+            callback(self)
         if overflow:
             raise ConnectionClosedError("peer is not reading; write buffer overflow")
 
@@ -585,6 +603,26 @@ class WebSocket:
     def pending_write(self) -> int:
         """Bytes accepted by :meth:`send` that the socket has not taken yet."""
         return len(self._wbuf)
+
+    @property
+    def nonblocking(self) -> bool:
+        """Whether writes never block (a manager's mode); else bounded by ``write_timeout``.
+
+        A manager sets it to True: the socket is made non-blocking (under the
+        write lock, so no blocking write is half way through), bytes the
+        socket does not take wait in a buffer (:attr:`pending_write`,
+        :meth:`flush`, :attr:`on_pending_write`), and reads take what is
+        there.  Setting it False makes the socket blocking again.
+        """
+        return self._nonblocking
+
+    @nonblocking.setter
+    def nonblocking(self, value: bool) -> None:
+        with self._write_lock:
+            sock = self.sock
+            if sock is not None:
+                sock.setblocking(not value)
+            self._nonblocking = bool(value)
 
     # -- reading ------------------------------------------------------------------
 
@@ -631,43 +669,50 @@ class WebSocket:
     def process(self, bytes: BytesLike) -> bool:
         """Feed received bytes to the core and act on what it found.
 
-        Messages go to :meth:`received_message`, pongs to :meth:`ponged`;
-        pings are answered, a close is echoed, a protocol error fails the
-        connection with its code.  False means the connection is over.
+        Pings are answered at once, before any handler runs; messages go to
+        :meth:`received_message`, pongs to :meth:`ponged`; then the close
+        echo or the failing close of a protocol error is written (the core
+        queues them as the events are taken: see :mod:`ws4py.connection`).
+        A close only the stream shows (its classic parser fed by the
+        application, or a stream put in by it) is answered through
+        :meth:`close`, as ws4py 0.6.0 did.  False means the connection is over.
         """
         data = bytes
         if not data:
             self._eof = True
             self.core.connection_lost()
             return False
-        self._last_seen = time.monotonic()
         core = self.core
-        for event in core.receive_data(data):
-            reply = core.reply_to(event)
-            if reply:
-                self._write_quietly(reply)
+        core.receive_data(data, time.monotonic())
+        out = core.data_to_send()
+        if out:
+            self._write_quietly(out)  # pongs: before any handler runs
+        failure = core.failure
+        for event in core.events_received():
             opcode = event.opcode
+            if opcode == OPCODE_CLOSE:
+                if core.close_sent is None and isinstance(event, CloseControlMessage):
+                    self.close(event.code, event.reason)
+                    # Answered, or not by an overriding close(): the protocol is
+                    # over either way (nothing is read after the peer's close).
+                    core.connection_lost()
+                continue
             if self.handler_error is not None:
                 continue  # a handler failed: the connection is closing with 1011
             if opcode in (OPCODE_TEXT, OPCODE_BINARY):
                 self._call_handler(self.received_message, event)
             elif opcode == OPCODE_PONG:
-                self._ping_sent_at = None
                 self._call_handler(self.ponged, event)
-        closing = core.take_stream_close()
-        if closing is not None:
-            # A close only the stream shows (see Connection.take_stream_close):
-            # answered through close(), as ws4py 0.6.0's process() did.
-            self.close(closing.code, closing.reason)
-        reply = core.fail_reply()
-        if reply:
-            logger.info(
-                "Failing %s: %s (%s)", format_addresses(self), core.failure, core.close_code
-            )
-            self._write_quietly(reply)
+        out = core.data_to_send()
+        if out:
+            if core.failure is not failure:
+                logger.info(
+                    "Failing %s: %s (%s)", format_addresses(self), core.failure, core.close_code
+                )
+            self._write_quietly(out)
         # The protocol's view, as the classic process(): flags set by hand end
         # run()'s loop (terminated) but do not stop the parsing of these bytes.
-        return core.state is not State.CLOSED
+        return core.close_received is None and core.state is not State.CLOSED
 
     def _write_quietly(self, data: bytes) -> None:
         try:
@@ -691,42 +736,39 @@ class WebSocket:
                 self.core.connection_lost()
 
     def check_deadlines(self, now: float | None = None) -> bool:
-        """Enforce the close timeout and keepalive; False when the connection is over."""
+        """Enforce the close timeout and keepalive (:meth:`ws4py.connection.Connection.tick`).
+
+        Writes the keepalive ping or the 1011 close it queues; False when
+        the connection is over (the close timeout passed: TCP is dropped).
+        ``now`` is :func:`time.monotonic` time (read when not given).
+        """
         now = time.monotonic() if now is None else now
-        if self._close_deadline is not None and now >= self._close_deadline:
+        core = self.core
+        close_sent = core.close_sent
+        core.tick(now)
+        out = core.data_to_send()
+        if out:
+            if core.close_sent is not close_sent:
+                logger.info("No pong from %s in time: closing", format_addresses(self))
+            try:
+                self._write(out)
+            except (OSError, ConnectionClosedError):
+                core.connection_lost()
+                return False
+        if core.timed_out and core.state is State.CLOSED:
             logger.info("No close from %s in time: dropping it", format_addresses(self))
-            self.core.connection_lost()
             return False
-        interval = self.keepalive_interval
-        if interval and self.core.state is State.OPEN:
-            timeout = self.keepalive_timeout or interval
-            if self._ping_sent_at is not None:
-                if now - self._ping_sent_at >= timeout:
-                    logger.info("No pong from %s in time: closing", format_addresses(self))
-                    self._ping_sent_at = None
-                    self.close(CloseCode.INTERNAL_ERROR, "keepalive ping timeout")
-            elif now - self._last_seen >= interval:
-                self._ping_sent_at = now
-                try:
-                    self.ping(os.urandom(4))
-                except (OSError, ConnectionClosedError):
-                    self.core.connection_lost()
-                    return False
         return not self.terminated
 
     def next_deadline(self) -> float | None:
-        """Seconds until :meth:`check_deadlines` has something to do (None: never)."""
-        now = time.monotonic()
-        deadlines = []
-        if self._close_deadline is not None:
-            deadlines.append(self._close_deadline - now)
-        if self.keepalive_interval and self.core.state is State.OPEN:
-            if self._ping_sent_at is not None:
-                timeout = self.keepalive_timeout or self.keepalive_interval
-                deadlines.append(self._ping_sent_at + timeout - now)
-            else:
-                deadlines.append(self._last_seen + self.keepalive_interval - now)
-        return max(0.0, min(deadlines)) if deadlines else None
+        """Seconds until :meth:`check_deadlines` has something to do (None: never).
+
+        The manager and :meth:`run` wait at most this long before calling it.
+        """
+        deadline = self.core.next_deadline()
+        if deadline is None:
+            return None
+        return max(0.0, deadline - time.monotonic())
 
     # -- lifecycle ------------------------------------------------------------------
 
@@ -779,7 +821,6 @@ class WebSocket:
                 return
             self._terminated_done = True
         core, sock = self.core, self.sock
-        core.take_stream_close()
         core.connection_lost()
         try:
             self.closed(*core.closed_args())

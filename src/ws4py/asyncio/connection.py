@@ -11,11 +11,18 @@ functions or coroutines; they run in one task per connection, in the order
 the events arrived.  Without a ``received_message`` override, messages
 queue up for ``await ws.receive()`` or ``async for message in ws``.
 
+Bytes go to the core as they arrive (``data_received``) and what it queues
+(pongs) is written right then, whatever the application's task is doing;
+the close echo and the failing close are written when that task takes the
+events before them (see :mod:`ws4py.connection`).  Deadlines (keepalive,
+close timeout) are the core's too, driven by one ``loop.call_at`` timer
+rescheduled from :meth:`~ws4py.connection.Connection.next_deadline`: the
+same keepalive behaviour as the threaded flavour.
+
 Backpressure both ways: when the application falls behind, reading pauses
 (``max_queue`` events waiting) until it catches up; when the peer reads
 slowly, :meth:`WebSocket.send` waits for the transport's buffer to drain.
-Keepalive pings with a timeout, and a bounded closing handshake, as in the
-threaded flavour.  Works on any asyncio loop, uvloop included.
+Works on any asyncio loop, uvloop included.
 """
 
 from __future__ import annotations
@@ -23,20 +30,23 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
-import os
 import ssl
-from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterable
 from typing import Any, cast
 
 from ws4py import format_addresses, host_port
-from ws4py.connection import Connection, State, extension_names, outgoing_message
+from ws4py.connection import (
+    Connection,
+    CoreSetting,
+    State,
+    extension_names,
+    outgoing_message,
+)
 from ws4py.exc import ConnectionClosedError, HandshakeError
 from ws4py.extensions import Extension, ServerExtensionFactory
 from ws4py.framing import (
     OPCODE_BINARY,
     OPCODE_CLOSE,
-    OPCODE_PING,
     OPCODE_PONG,
     OPCODE_TEXT,
     CloseCode,
@@ -53,7 +63,7 @@ from ws4py.handshake import (
     validate_request,
 )
 from ws4py.limits import ConnectionLimiter, busy_response
-from ws4py.messaging import Message, PongControlMessage
+from ws4py.messaging import CloseControlMessage, Message, PongControlMessage
 from ws4py.streaming import DEFAULT_MAX_MESSAGE_SIZE, Stream
 
 __all__ = [
@@ -66,9 +76,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger("ws4py")
-
-_FAIL = object()  # queued after the events that preceded a protocol error
-_EOF = object()  # queued when the transport is gone
 
 
 async def call_handler(handler: Callable[..., Any], *args: Any) -> None:
@@ -89,11 +96,15 @@ class WebSocket:
     """
 
     max_message_size: int | None = DEFAULT_MAX_MESSAGE_SIZE
-    close_timeout: float = 5.0
-    keepalive_interval: float | None = None
-    keepalive_timeout: float | None = None
+    close_timeout: CoreSetting[float] = CoreSetting(5.0)
+    keepalive_interval: CoreSetting[float | None] = CoreSetting(None)
+    keepalive_timeout: CoreSetting[float | None] = CoreSetting(None)
     max_queue: int = 64
     write_limit: int = 64 * 1024
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        CoreSetting.wrap_subclass(cls)
 
     def __init__(
         self,
@@ -103,14 +114,11 @@ class WebSocket:
         environ: dict[str, Any] | None = None,
     ) -> None:
         self._bind(proto, protocols, extensions, environ)
-        self._events: deque[Any] = deque()
         self._event_ready = asyncio.Event()
         self._inbox: asyncio.Queue[Message | None] = asyncio.Queue(self.max_queue)
         self._closed_event = asyncio.Event()
         self._close_timer: asyncio.TimerHandle | None = None
-        self._pong_waiter: asyncio.Future[None] | None = None
         self._task: asyncio.Task[None] | None = None
-        self._keepalive_task: asyncio.Task[None] | None = None
 
     def _bind(
         self,
@@ -138,7 +146,12 @@ class WebSocket:
             client=proto.is_client,
             max_message_size=self.max_message_size,
             extensions=live,
+            keepalive_interval=self.keepalive_interval,
+            keepalive_timeout=self.keepalive_timeout,
+            close_timeout=self.close_timeout,
         )
+        self._deadline_timer: asyncio.TimerHandle | None = None
+        self._eof = False
 
     @property
     def extension_objects(self) -> list[Extension]:
@@ -250,12 +263,11 @@ class WebSocket:
         """Start the closing handshake without waiting for its end (a plain call)."""
         self._send_close(code, reason)
 
-    def _send_close(self, code: int, reason: str) -> None:
-        data = self.core.send_close(code, reason)
+    def _send_close(self, code: int, reason: str | bytes) -> None:
+        data = self.core.send_close(code, reason, asyncio.get_running_loop().time())
         if data:
             self.proto.write(data)
-            loop = asyncio.get_running_loop()
-            self._close_timer = loop.call_later(self.close_timeout, self._close_timed_out)
+            self._schedule()
 
     def _close_timed_out(self) -> None:
         logger.info("No close from %s in time: dropping it", format_addresses(self))
@@ -271,89 +283,122 @@ class WebSocket:
         if self.proto.transport is not None:
             # send() waits (drain) while more than write_limit bytes are unsent.
             self.proto.transport.set_write_buffer_limits(high=self.write_limit)
-        self._task = asyncio.get_running_loop().create_task(self._run())
-        if self.keepalive_interval:
-            self._keepalive_task = asyncio.get_running_loop().create_task(self._keepalive())
+        loop = asyncio.get_running_loop()
+        self._task = loop.create_task(self._run())
+        CoreSetting.configure(self, self.core)
+        self.core.tick(loop.time())  # the keepalive clock starts
+        self._schedule()
         if pending:
             self._data_received(pending)
 
     def _data_received(self, data: bytes) -> None:
-        # Pings are answered and pongs noted here, as the bytes arrive, not when
-        # the application's task reaches them: a handler awaiting something slow
-        # must not delay a pong (the peer's keepalive) or hide one (ours).  The
-        # close echo waits its turn in _run(), after the echoes of earlier messages.
+        # Pings are answered here, as the bytes arrive, not when the
+        # application's task reaches them: a handler awaiting something slow
+        # must not delay a pong (the peer's keepalive) or hide one (ours).
+        # The close echo waits its turn in _run(), after earlier messages' echoes.
         core = self.core
-        events = core.receive_data(data)
-        for event in events:
-            opcode = event.opcode
-            if opcode == OPCODE_PING:
-                reply = core.reply_to(event)
-                if reply:
-                    self.proto.write(reply)
-            elif opcode == OPCODE_PONG:
-                waiter = self._pong_waiter
-                if waiter is not None and not waiter.done():
-                    waiter.set_result(None)
-        self._events.extend(events)
-        if core.stream.errors and core.failure is None:
-            self._events.append(_FAIL)
+        core.receive_data(data, asyncio.get_running_loop().time())
+        out = core.data_to_send()
+        if out:
+            self.proto.write(out)
         self._event_ready.set()
-        if len(self._events) >= self.max_queue:
+        if core.events_pending >= self.max_queue:
             self.proto.pause_reading()
+        self._schedule()  # a pong may bring the next keepalive ping nearer
 
     def _connection_lost(self) -> None:
         self.core.connection_lost()
-        self._events.append(_EOF)
+        self._eof = True
         self._event_ready.set()
 
-    async def _next_event(self) -> Any:
-        while not self._events:
-            self._event_ready.clear()
-            await self._event_ready.wait()
-        event = self._events.popleft()
-        if len(self._events) < self.max_queue // 2:
-            self.proto.resume_reading()
-        return event
+    def _schedule(self) -> None:
+        """(Re)arm the deadline timer for the core's next deadline, if that is sooner.
+
+        A later deadline (bytes received push the keepalive back) leaves the
+        timer as it is: when it fires early, :meth:`_on_deadline` ticks
+        (nothing is due) and arms it again.
+        """
+        deadline = self.core.next_deadline()
+        if deadline is None:
+            return
+        timer = self._deadline_timer
+        if timer is not None:
+            if timer.when() <= deadline:
+                return
+            timer.cancel()
+        self._deadline_timer = asyncio.get_running_loop().call_at(deadline, self._on_deadline)
+
+    def _on_deadline(self) -> None:
+        self._deadline_timer = None
+        core = self.core
+        close_sent = core.close_sent
+        core.tick(asyncio.get_running_loop().time())
+        out = core.data_to_send()
+        if out:
+            if core.close_sent is not close_sent:
+                logger.info("No pong from %s in time: closing", format_addresses(self))
+            try:
+                self.proto.write(out)
+            except ConnectionClosedError:
+                return
+        if core.timed_out and core.state is State.CLOSED:
+            self._close_timed_out()
+            return
+        self._schedule()
 
     async def _run(self) -> None:
         core = self.core
+        proto = self.proto
         try:
             await self._guard(self.opened)
             while True:
-                event = await self._next_event()
-                if event is _EOF:
-                    break
-                if event is _FAIL:
-                    reply = core.fail_reply()
-                    logger.info("Failing %s: %s", format_addresses(self), core.failure)
-                    self.proto.write(reply)
-                    self.proto.close_transport()
+                failure = core.failure
+                event = core.next_event()
+                out = core.data_to_send()  # the close echo, or the failing close
+                if out:
+                    if core.failure is not failure:
+                        logger.info("Failing %s: %s", format_addresses(self), core.failure)
+                    try:
+                        proto.write(out)
+                    except ConnectionClosedError:
+                        pass
+                if core.failure is not failure:
+                    proto.close_transport()
+                if event is None:
+                    if self._eof:
+                        break
+                    proto.resume_reading()
+                    self._event_ready.clear()
+                    await self._event_ready.wait()
                     continue
+                if core.events_pending < self.max_queue // 2:
+                    proto.resume_reading()
                 opcode = event.opcode
                 if opcode in (OPCODE_TEXT, OPCODE_BINARY):
                     await self._guard(self.received_message, event)
                 elif opcode == OPCODE_PONG:
                     await self._guard(self.ponged, event)
                 elif opcode == OPCODE_CLOSE:
-                    reply = core.reply_to(event)
-                    if reply:
-                        self.proto.write(reply)
-                # Closing handshake done: the server closes TCP first (7.1.1);
-                # a client gives it close_timeout to do so.
-                if core.close_received is not None and core.close_sent is not None:
-                    if not self.proto.is_client:
-                        self.proto.close_transport()
-                    elif self._close_timer is None:
-                        # The server started the close: bound the wait for its TCP close.
-                        self._close_timer = asyncio.get_running_loop().call_later(
-                            self.close_timeout, self._close_timed_out
-                        )
+                    if core.close_sent is None and isinstance(event, CloseControlMessage):
+                        # A close only the stream showed: answered as a close() would.
+                        self._send_close(event.code, event.reason)
+                    # Closing handshake done: the server closes TCP first (7.1.1);
+                    # a client gives it close_timeout to do so.
+                    if core.close_sent is not None:
+                        if not proto.is_client:
+                            proto.close_transport()
+                        elif self._close_timer is None:
+                            # Bound the wait for the server's TCP close.
+                            self._close_timer = asyncio.get_running_loop().call_later(
+                                self.close_timeout, self._close_timed_out
+                            )
         finally:
             if self._close_timer is not None:
                 self._close_timer.cancel()
-            if self._keepalive_task is not None:
-                self._keepalive_task.cancel()
-            self.proto.close_transport()
+            if self._deadline_timer is not None:
+                self._deadline_timer.cancel()
+                self._deadline_timer = None
+            proto.close_transport()
             try:
                 await call_handler(self.closed, *core.closed_args())
             except Exception:
@@ -372,26 +417,6 @@ class WebSocket:
         except Exception:
             logger.exception("Error in a handler of %s: closing with 1011", format_addresses(self))
             self._send_close(CloseCode.INTERNAL_ERROR, "Internal error")
-
-    async def _keepalive(self) -> None:
-        interval = self.keepalive_interval or 0
-        timeout = self.keepalive_timeout or interval
-        loop = asyncio.get_running_loop()
-        try:
-            while self.core.state is State.OPEN:
-                await asyncio.sleep(interval)
-                if self.core.state is not State.OPEN:
-                    return
-                self._pong_waiter = loop.create_future()
-                self.proto.write(self.core.send_ping(os.urandom(4)))
-                try:
-                    await asyncio.wait_for(asyncio.shield(self._pong_waiter), timeout)
-                except asyncio.TimeoutError:
-                    logger.info("No pong from %s in time: closing", format_addresses(self))
-                    self._send_close(CloseCode.INTERNAL_ERROR, "keepalive ping timeout")
-                    return
-        except (ConnectionClosedError, asyncio.CancelledError):
-            return
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {format_addresses(self)}>"

@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -144,13 +143,10 @@ class ReconnectingWebSocket(AsyncWebSocket):
     ) -> ReconnectingWebSocket:
         """Take a new connection (the ``make_websocket`` of a reconnection)."""
         self._bind(proto, protocols, extensions, environ)
-        self._events = deque()
         self._event_ready = asyncio.Event()
         self._closed_event = asyncio.Event()
         self._close_timer = None
-        self._pong_waiter = None
         self._task = None
-        self._keepalive_task = None
         return self
 
     def _start(self, pending: bytes) -> None:
