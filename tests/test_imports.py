@@ -123,14 +123,6 @@ def test_no_import_cycle_in_the_package() -> None:
 
 # -- private names ------------------------------------------------------------------------
 
-#: Private names still reached across modules, each named with the file that reaches it.
-#: Debt, not policy: the client modules are being reworked (issue #19) and these go with
-#: it; delete an entry when its reach is gone (nothing else may be added).
-ALLOWED_PRIVATE_REACHES: set[tuple[str, str]] = {
-    # URL parsing is moving to one module shared by the clients.
-    ("client/tornadoclient.py", "ws4py.client.WebSocketBaseClient._parse_url"),
-}
-
 
 def _is_private(name: str) -> bool:
     return name.startswith("_") and not (name.startswith("__") and name.endswith("__"))
@@ -217,4 +209,4 @@ def test_no_module_reaches_another_modules_private_names() -> None:
         for name in _private_reaches(path.read_text(encoding="utf-8"), set(_package_sources()))
         if not name.startswith(f"{module}.")
     }
-    assert reaches - ALLOWED_PRIVATE_REACHES == set()
+    assert reaches == set()
