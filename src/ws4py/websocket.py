@@ -17,10 +17,12 @@ Two ways to drive it:
 from __future__ import annotations
 
 import logging
+import select
 import socket
 import ssl
 import threading
 import time
+import weakref
 from collections.abc import Iterable
 from typing import Any
 
@@ -206,6 +208,12 @@ class WebSocket:
     #: writability until :meth:`flush` has written them.  None: nobody asks.
     on_pending_write: Any = None
     _nonblocking = False
+    # run() mode: the lock run()'s thread holds but while a handler runs, the
+    # thread's id, and the handler calls so far (see _Pump).  Class defaults.
+    _reader_lock: threading.Lock | None = None
+    _reader_ident = 0
+    _handler_calls = 0
+    _in_handler = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -687,6 +695,11 @@ class WebSocket:
         out = core.data_to_send()
         if out:
             self._write_quietly(out)  # pongs: before any handler runs
+        return self._dispatch()
+
+    def _dispatch(self) -> bool:
+        """Hand the core's events to the handlers, then write the close it queued (process())."""
+        core = self.core
         failure = core.failure
         for event in core.events_received():
             opcode = event.opcode
@@ -722,6 +735,21 @@ class WebSocket:
             self.core.connection_lost()
 
     def _call_handler(self, handler: Any, event: Message | None) -> None:
+        lock = self._reader_lock
+        if lock is not None and self._reader_ident == threading.get_ident():
+            # run()'s thread lets the pump read while the handler runs (see _Pump).
+            self._handler_calls += 1
+            self._in_handler = True
+            lock.release()
+            try:
+                self._guarded_call(handler, event)
+            finally:
+                lock.acquire()
+                self._in_handler = False
+            return
+        self._guarded_call(handler, event)
+
+    def _guarded_call(self, handler: Any, event: Message | None) -> None:
         try:
             handler(event)
         except ConnectionClosedError:
@@ -800,6 +828,19 @@ class WebSocket:
 
     def _read_loop(self, sock: socket.socket) -> None:
         """The reading loop of :meth:`run`."""
+        lock = threading.Lock()
+        lock.acquire()  # held by this thread but while a handler runs; never released after
+        self._reader_lock = lock
+        self._reader_ident = threading.get_ident()
+        if _Pump.serves(self, sock):
+            _PUMP.add(self)
+        try:
+            self._run_loop(sock)
+        finally:
+            _PUMP.discard(self)
+            self._reader_lock = None
+
+    def _run_loop(self, sock: socket.socket) -> None:
         with Heartbeat(self, frequency=self.heartbeat_freq or 0):
             self.fire_opened()
             if not self.process_pending():
@@ -811,8 +852,41 @@ class WebSocket:
                 if new != timeout:  # settimeout() is a syscall: only when it changes
                     sock.settimeout(new)
                     timeout = new
+                if self.core.events_pending and not self._dispatch():
+                    break  # events the pump queued meanwhile (while opened() ran)
                 if not self.once():
                     break
+
+    def _pump(self, now: float) -> None:
+        """The pump's turn (see :class:`_Pump`): read what arrived, answer it, queue the events.
+
+        Called with the reader lock held, while run()'s thread is in a handler.
+        """
+        sock = self.sock
+        if sock is None or self.core.state is State.CLOSED:
+            return
+        try:
+            readable = select.select([sock], [], [], 0)[0] or (
+                isinstance(sock, ssl.SSLSocket) and sock.pending()
+            )
+            if not readable:
+                self.check_deadlines(now)
+                return
+            data = sock.recv(self.reading_buffer_size)
+            if isinstance(sock, ssl.SSLSocket):
+                while sock.pending():
+                    data += sock.recv(sock.pending())
+        except (TimeoutError, BlockingIOError, ssl.SSLWantReadError, ssl.SSLWantWriteError):
+            return
+        except (OSError, ValueError):
+            return  # run()'s thread meets the error on its own next read
+        if not data:
+            return  # EOF: run()'s thread reads it again once the handler returns
+        with self._send_lock:  # no pong slips behind a close() the handler makes meanwhile
+            self.core.receive_data(data, now)
+            out = self.core.data_to_send()
+        if out:
+            self._write_quietly(out)
 
     def terminate(self) -> None:
         """End the connection: call :meth:`closed` once and close the socket."""
@@ -880,3 +954,75 @@ class EchoWebSocket(WebSocket):
 
     def received_message(self, message: Message) -> None:
         self.send(message.data, message.opcode == OPCODE_BINARY)
+
+
+class _Pump(threading.Thread):
+    """Reads for run()-mode websockets whose handler is busy: pongs keep going out.
+
+    In :meth:`WebSocket.run`, one thread reads the socket and calls the
+    handlers; a handler that takes a while (a slow database, a ``sleep``)
+    would stop the reading, and the peer's pings would go unanswered until
+    its keepalive gives up.  This one process-wide daemon thread looks at the
+    run()-mode websockets every ``period`` seconds: one still in the same
+    handler call as at its last look has its socket read (what is there,
+    without waiting) and fed to the core, which queues the pongs, written at
+    once, and the events, which run()'s thread hands to the handlers after
+    the busy one, in order.  It also enforces the deadlines meanwhile.  The
+    reader lock keeps the two threads from reading at the same time.  Only
+    plain TCP/TLS sockets of websockets whose reading is not overridden
+    (``once``/``process``) are served.
+    """
+
+    period = 0.05
+
+    def __init__(self) -> None:
+        super().__init__(name="ws4py-pump", daemon=True)
+        self._websockets: weakref.WeakSet[WebSocket] = weakref.WeakSet()
+        self._seen: weakref.WeakKeyDictionary[WebSocket, int] = weakref.WeakKeyDictionary()
+        self._wakeup = threading.Condition()
+
+    @staticmethod
+    def serves(websocket: WebSocket, sock: Any) -> bool:
+        cls = type(websocket)
+        return (
+            type(sock) in (socket.socket, ssl.SSLSocket)
+            and cls.process is WebSocket.process
+            and cls.once is WebSocket.once
+        )
+
+    def add(self, websocket: WebSocket) -> None:
+        with self._wakeup:
+            self._websockets.add(websocket)
+            if not self.is_alive():
+                self.start()
+            self._wakeup.notify()
+
+    def discard(self, websocket: WebSocket) -> None:
+        with self._wakeup:
+            self._websockets.discard(websocket)
+
+    def run(self) -> None:
+        while True:
+            with self._wakeup:
+                while not self._websockets:
+                    self._wakeup.wait()
+                websockets = list(self._websockets)
+            time.sleep(self.period)
+            now = time.monotonic()
+            for ws in websockets:
+                calls = ws._handler_calls
+                busy = ws._in_handler and self._seen.get(ws) == calls
+                self._seen[ws] = calls
+                lock = ws._reader_lock
+                if not busy or lock is None or not lock.acquire(blocking=False):
+                    continue
+                try:
+                    if ws._in_handler and ws._reader_lock is lock:
+                        ws._pump(now)
+                except Exception:
+                    logger.exception("Reading %s while its handler runs", format_addresses(ws))
+                finally:
+                    lock.release()
+
+
+_PUMP = _Pump()
