@@ -101,7 +101,7 @@ def thread_mode_server() -> Iterator[tuple[int, list[int]]]:
 def test_thread_mode_server_busy_handler_keeps_the_peers_keepalive(
     thread_mode_server: tuple[int, list[int]],
 ) -> None:
-    """The wsgiref server, a thread per connection, against a websockets client pinging every 1 s."""
+    """The wsgiref server, a thread per connection; a websockets client pinging every 1 s."""
     port, codes = thread_mode_server
     with ws_connect(f"ws://127.0.0.1:{port}/", ping_interval=1, ping_timeout=1) as peer:
         peer.send("work")
