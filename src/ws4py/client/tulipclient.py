@@ -31,6 +31,9 @@ class WebSocketTulipClient(WebSocket):
     """An asyncio websocket client whose handlers are its own methods.
 
     :meth:`connect` may be called again once a connection is over.
+    ``heartbeat_freq`` is the keepalive interval: the core's one keepalive
+    (a ping once the server was silent that long, 1011 when its pong does
+    not come back in time), as ``keepalive_interval`` on every flavour.
     """
 
     def __init__(
