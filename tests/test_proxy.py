@@ -483,6 +483,20 @@ def test_connect_request_with_credentials() -> None:
     )
 
 
+def test_connect_request_refuses_a_host_that_would_inject_lines() -> None:
+    proxy = parse_proxy_url("http://proxy.test:3128")
+    for host in ("evil.test\r\nX-Injected: 1", "evil.test\n", "a b"):
+        with pytest.raises(ValueError):
+            connect_request(proxy, host, 443)
+
+
+def test_connect_request_sends_a_non_ascii_host_in_its_idna_form() -> None:
+    request = connect_request(parse_proxy_url("http://proxy.test"), "bücher.example", 443)
+    assert request.startswith(
+        b"CONNECT xn--bcher-kva.example:443 HTTP/1.1\r\nHost: xn--bcher-kva.example:443\r\n"
+    )
+
+
 def test_proxy_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     assert proxy_from_environment(False, "example.com", 80) is None
     monkeypatch.setenv("HTTP_PROXY", "http://plain.test:1")

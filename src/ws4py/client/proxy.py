@@ -60,6 +60,7 @@ from urllib.request import (  # type: ignore[attr-defined]  # not in typeshed
 
 from ws4py.exc import HandshakeError
 from ws4py.handshake import HeadReader, Response, parse_response
+from ws4py.http11 import render_request
 
 __all__ = [
     "PROXY_SCHEMES",
@@ -202,14 +203,23 @@ def select_proxy(option: str | bool | None, secure: bool, host: str, port: int) 
 
 
 def connect_request(proxy: Proxy, host: str, port: int) -> bytes:
-    """The ``CONNECT`` request asking ``proxy`` for a tunnel to ``host:port``."""
+    """The ``CONNECT`` request asking ``proxy`` for a tunnel to ``host:port``.
+
+    Written by the one head renderer (:func:`ws4py.http11.render_request`):
+    a host with CR/LF or spaces in it raises :class:`ValueError` rather than
+    reaching the proxy as extra header lines.  A non-ASCII host name goes in
+    its IDNA form, as the DNS sees it.
+    """
+    if not host.isascii():
+        host = host.encode("idna").decode("ascii")
     target = _host_port(host, port)
-    lines = [f"CONNECT {target} HTTP/1.1", f"Host: {target}"]
+    headers = [("Host", target)]
     if proxy.username is not None:
         credentials = f"{proxy.username}:{proxy.password or ''}".encode()
-        lines.append(f"Proxy-Authorization: Basic {base64.b64encode(credentials).decode('ascii')}")
-    lines.extend(("", ""))
-    return "\r\n".join(lines).encode("utf-8")
+        headers.append(
+            ("Proxy-Authorization", f"Basic {base64.b64encode(credentials).decode('ascii')}")
+        )
+    return render_request("CONNECT", target, headers)
 
 
 def check_connect_response(response: Response, leftover: bytes, proxy: Proxy) -> None:
