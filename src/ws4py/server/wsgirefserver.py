@@ -122,6 +122,30 @@ class WebSocketWSGIHandler(SimpleHandler):
         self.request_handler.upgraded(websocket)
 
 
+class _UnbufferedSocketFile(io.BufferedIOBase):
+    """The handler's ``wfile``: each write goes out whole at once, nothing is held back.
+
+    The 101 head must be on the wire before the socket is handed to the
+    manager, so no buffer may keep part of it; the standard library's
+    equivalent is private (``socketserver._SocketWriter``).
+    """
+
+    def __init__(self, sock: socket.socket) -> None:
+        super().__init__()
+        self._sock = sock
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        view = memoryview(data)
+        self._sock.sendall(view)
+        return view.nbytes
+
+    def fileno(self) -> int:
+        return self._sock.fileno()
+
+
 class _ServerManager(WebSocketManager):
     """The server's manager: tells the server when it lets go of a websocket."""
 
@@ -145,7 +169,7 @@ class WebSocketWSGIRequestHandler(WSGIRequestHandler):
     def setup(self) -> None:
         self.connection = self.request
         self.rfile = io.BytesIO()
-        self.wfile = socketserver._SocketWriter(self.connection)  # type: ignore[attr-defined]
+        self.wfile = _UnbufferedSocketFile(self.connection)
         self._upgraded = False
 
     def finish(self) -> None:
