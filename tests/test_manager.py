@@ -967,3 +967,29 @@ def test_replacing_the_poller_keeps_serving(
     peer.send(TEXT, b"again")
     assert peer.recv_frame() == (TEXT, b"again")
     assert poller.fds == [a.fileno()]  # the previous one, in use when replaced, is left as is
+
+
+def test_each_poller_says_whether_a_running_poll_sees_a_new_registration() -> None:
+    """The manager wakes a running poll after a registration only where it must (select)."""
+    from ws4py.manager import EPollPoller, KQueuePoller, SelectPoller, WebSocketManager
+
+    pollers = [SelectPoller(), EPollPoller(), KQueuePoller()]
+    try:
+        assert [p.live_registration for p in pollers] == [False, True, True]
+    finally:
+        for p in pollers:
+            p.release()
+
+    class Classic:  # the reference's interface only
+        def register(self, fd: int) -> None: ...
+        def unregister(self, fd: int) -> None: ...
+        def poll(self) -> list[int]:
+            return []
+        def release(self) -> None: ...
+
+    for poller, woken in ((SelectPoller(), True), (EPollPoller(), False), (Classic(), True)):
+        manager = WebSocketManager(poller=poller)
+        try:
+            assert manager._wake_on_register is woken
+        finally:
+            manager.stop()

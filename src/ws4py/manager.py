@@ -33,7 +33,7 @@ import time
 import weakref
 from collections import deque
 from collections.abc import Iterable, Iterator
-from typing import Any
+from typing import Any, Protocol
 
 from ws4py import format_addresses
 from ws4py.broadcast import (
@@ -50,7 +50,16 @@ from ws4py.framing import OPCODE_BINARY, CloseCode
 from ws4py.messaging import Message
 from ws4py.websocket import WebSocket
 
-__all__ = ["EPollPoller", "KQueuePoller", "SelectPoller", "WebSocketManager"]
+__all__ = [
+    "ClassicPoller",
+    "EPollPoller",
+    "KQueuePoller",
+    "PollEvent",
+    "Poller",
+    "SelectPoller",
+    "WebSocketManager",
+    "default_poller",
+]
 
 logger = logging.getLogger("ws4py")
 
@@ -59,8 +68,43 @@ logger = logging.getLogger("ws4py")
 PollEvent = tuple[int, bool, bool]
 
 
+class Poller(Protocol):
+    """What the manager drives: our pollers, and a classic one through an adapter.
+
+    Level-triggered: a descriptor still readable (or writable, while write
+    interest is on) is reported again on the next poll.  ``live_registration``
+    says whether a registration made by another thread is seen by a poll
+    already running (epoll, kqueue) or only by the next one (select): then
+    the manager wakes the poll up after each registration.
+    """
+
+    @property
+    def timeout(self) -> Any: ...
+    @property
+    def live_registration(self) -> bool: ...
+
+    def register(self, fd: int) -> None: ...
+    def unregister(self, fd: int) -> None: ...
+    def want_write(self, fd: int, flag: bool) -> None: ...
+    def pause_reading(self, fd: int, flag: bool) -> None: ...
+    def poll_events(self, timeout: float | None = None) -> list[PollEvent]: ...
+    def release(self) -> None: ...
+
+
+class ClassicPoller(Protocol):
+    """A poller as ws4py 0.6.0's manager accepts it (any object with these methods)."""
+
+    def register(self, fd: int) -> None: ...
+    def unregister(self, fd: int) -> None: ...
+    def poll(self) -> list[int]: ...
+    def release(self) -> None: ...
+
+
 class SelectPoller:
     """A poller over ``select()``: available everywhere, fine for few sockets."""
+
+    #: select() copies its sets when called: a registration waits for the next poll.
+    live_registration = False
 
     def __init__(self, timeout: float = 0.1) -> None:
         self.timeout = timeout
@@ -146,6 +190,8 @@ def _fd_alive(fd: int) -> bool:
 
 class EPollPoller:
     """A poller over Linux's ``epoll``: scales to tens of thousands of sockets."""
+
+    live_registration = True
 
     def __init__(self, timeout: float = 0.1) -> None:
         self.timeout = timeout
@@ -246,6 +292,11 @@ class KQueuePoller:
     with epoll, or select where epoll is missing too.
     """
 
+    @property
+    def live_registration(self) -> bool:
+        """As kqueue, or as the poller it falls back on."""
+        return True if self._fallback is None else self._fallback.live_registration
+
     def __init__(self, timeout: float = 0.1) -> None:
         self.timeout = timeout
         self._fds: set[int] = set()
@@ -331,8 +382,6 @@ class KQueuePoller:
 
 #: The pollers the manager drives directly (captured now: a test may patch the names).
 _OUR_POLLERS = (SelectPoller, EPollPoller, KQueuePoller)
-#: Those that see a registration made from another thread while polling.
-_LIVE_REGISTRATION = (EPollPoller, KQueuePoller)
 
 
 class _ClassicPollerAdapter:
@@ -352,7 +401,9 @@ class _ClassicPollerAdapter:
     block), so what other threads queued is handled at the poller's pace.
     """
 
-    def __init__(self, poller: Any, wake_fd: int) -> None:
+    live_registration = False  # nothing is known of the poller within
+
+    def __init__(self, poller: ClassicPoller, wake_fd: int) -> None:
         self.poller = poller
         self.wake_fd = wake_fd
         self._writers: set[int] = set()
@@ -414,7 +465,7 @@ def _describe(ws: Any) -> str:
         return f"<{type(ws).__name__} at {id(ws):#x}>"
 
 
-def default_poller(timeout: float = 0.1) -> SelectPoller | EPollPoller | KQueuePoller:
+def default_poller(timeout: float = 0.1) -> Poller:
     """The best poller of this platform."""
     if hasattr(select, "epoll"):
         return EPollPoller(timeout)
@@ -514,15 +565,14 @@ class WebSocketManager(threading.Thread):
         self._poller_given = poller
         # Our pollers are driven directly (the fast path); any other poller
         # (a user's, a mock) gets the reference's calls only, through the adapter.
-        self._poller: Any = poller
-        if not isinstance(poller, _OUR_POLLERS):
+        if isinstance(poller, _OUR_POLLERS):
+            self._poller: Poller = poller
+        else:
             self._poller = _ClassicPollerAdapter(poller, self._wake_r.fileno())
         self._poller.register(self._wake_r.fileno())
-        # epoll and kqueue see a registration made from another thread at once;
-        # select() copies its sets when called, so it must be woken up (and so
-        # must a poller we know nothing about).
-        inner = getattr(self._poller, "_fallback", None) or self._poller
-        self._wake_on_register = not isinstance(inner, _LIVE_REGISTRATION)
+        # A poll running in the manager's thread may not see a registration
+        # made from another thread (select): it is woken up then.
+        self._wake_on_register = not self._poller.live_registration
 
     @property
     def poller(self) -> Any:
@@ -772,7 +822,6 @@ class WebSocketManager(threading.Thread):
                             elif (
                                 ws.pending_write > self.pause_reading_above
                                 and fd not in self._read_paused
-                                and hasattr(self._poller, "pause_reading")
                             ):
                                 # Backpressure: a peer that sends faster than it reads
                                 # what it causes is throttled, not dropped.
