@@ -911,3 +911,53 @@ def test_streams_start_at_the_newest_entry_and_are_trimmed(
     assert receiver.wait_subscribed(WAIT)
     publisher.publish("c", b"newer")
     assert collector.wait(2) == [("c", b"new"), ("c", b"newer")]
+
+
+def test_groups_registry_says_when_to_subscribe_and_unsubscribe() -> None:
+    """The membership rules the manager and the asyncio broadcaster share (sans I/O)."""
+    from ws4py.broadcast import Groups
+
+    groups: Groups[str] = Groups()
+    assert not groups
+    assert groups.join("a", "room") is True  # first member here: subscribe
+    assert groups.join("b", "room") is False
+    assert groups.join("a", "lobby") is True
+    assert groups.join("a", "room") is False  # twice is once
+    assert groups and sorted(groups.names()) == ["lobby", "room"]
+    assert groups.groups_of("a") == frozenset({"room", "lobby"})
+    assert sorted(groups.members("room")) == ["a", "b"] and groups.members("none") == []
+    assert groups.leave("c", "room") is False  # not a member: nothing
+    assert groups.leave("b", "lobby") is False
+    assert groups.leave("b", "room") is False  # "a" is still there
+    assert sorted(groups.leave_all("a")) == ["lobby", "room"]  # both emptied: unsubscribe
+    assert not groups and groups.names() == [] and groups.groups_of("a") == frozenset()
+
+
+def test_a_group_whose_channel_cannot_be_subscribed_has_no_member() -> None:
+    from ws4py.manager import WebSocketManager
+
+    class Down(LocalBackend):
+        def subscribe(self, channel: str, callback: Any) -> None:
+            if channel.startswith("group:"):
+                raise BackendUnavailableError("down")
+            super().subscribe(channel, callback)
+
+    manager = WebSocketManager(backend=Down())
+    member = object()
+    try:
+        with pytest.raises(BackendUnavailableError):
+            manager.join_group(member, "room")  # type: ignore[arg-type]
+        assert manager.members("room") == [] and manager.groups_of(member) == frozenset()  # type: ignore[arg-type]
+    finally:
+        manager.stop()
+
+    async def main() -> None:
+        hub = AsyncBroadcaster(Down())
+        ws = object()
+        hub._watch = lambda websocket: None  # type: ignore[method-assign]  # no connection here
+        with pytest.raises(BackendUnavailableError):
+            hub.join(ws, "room")  # type: ignore[arg-type]
+        assert hub.members("room") == [] and hub.groups_of(ws) == frozenset()  # type: ignore[arg-type]
+        hub.close()
+
+    asyncio.run(main())

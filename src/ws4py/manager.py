@@ -39,6 +39,7 @@ from ws4py import format_addresses
 from ws4py.broadcast import (
     ALL_CHANNEL,
     Backend,
+    Groups,
     LocalBackend,
     decode_message,
     encode_message,
@@ -548,8 +549,7 @@ class WebSocketManager(threading.Thread):
         #: This manager's id in published messages (``exclude=`` works by it).
         self.id = os.urandom(8)
         self._groups_lock = threading.Lock()
-        self._groups: dict[str, set[WebSocket]] = {}
-        self._memberships: dict[WebSocket, set[str]] = {}
+        self._groups: Groups[WebSocket] = Groups()
         self._tokens: weakref.WeakKeyDictionary[WebSocket, int] = weakref.WeakKeyDictionary()
         self._inbox: deque[tuple[str, bytes]] = deque()
         self._inbox_lock = threading.Lock()
@@ -733,7 +733,7 @@ class WebSocketManager(threading.Thread):
             if not isinstance(websocket, WebSocket):
                 self._classic_count -= 1
             self._pending_writes.discard(websocket)
-        if self._memberships and getattr(websocket, "__hash__", None) is not None:
+        if self._groups and getattr(websocket, "__hash__", None) is not None:
             self._leave_all(websocket)
         if isinstance(websocket, WebSocket):
             websocket.on_pending_write = None
@@ -923,7 +923,7 @@ class WebSocketManager(threading.Thread):
             old, self._backend = self._backend, backend
             if old is backend:
                 return
-            channels = [ALL_CHANNEL, *(group_channel(group) for group in self._groups)]
+            channels = [ALL_CHANNEL, *map(group_channel, self._groups.names())]
             for channel in channels:
                 backend.subscribe(channel, self._on_backend_message)
             for channel in channels:
@@ -966,14 +966,13 @@ class WebSocketManager(threading.Thread):
         The first local member subscribes this manager to the group's
         channel; messages published to the group from then on reach it.
         """
-        channel = group_channel(group)
         with self._groups_lock:
-            members = self._groups.setdefault(group, set())
-            first = not members
-            members.add(websocket)
-            self._memberships.setdefault(websocket, set()).add(group)
-            if first:
-                self._backend.subscribe(channel, self._on_backend_message)
+            if self._groups.join(websocket, group):
+                try:
+                    self._backend.subscribe(group_channel(group), self._on_backend_message)
+                except BaseException:
+                    self._groups.leave(websocket, group)  # not a member of a group it cannot hear
+                    raise
 
     def leave_group(self, websocket: WebSocket, group: str) -> None:
         """``websocket`` is no longer a member of ``group`` (nothing if it was not)."""
@@ -983,35 +982,25 @@ class WebSocketManager(threading.Thread):
     def groups_of(self, websocket: WebSocket) -> frozenset[str]:
         """The groups ``websocket`` is a member of."""
         with self._groups_lock:
-            return frozenset(self._memberships.get(websocket, ()))
+            return self._groups.groups_of(websocket)
 
     def members(self, group: str) -> list[WebSocket]:
         """The websockets of this manager that are members of ``group``."""
         with self._groups_lock:
-            return list(self._groups.get(group, ()))
+            return self._groups.members(group)
 
     def _leave(self, websocket: WebSocket, group: str) -> None:
-        members = self._groups.get(group)
-        if members is None or websocket not in members:
-            return
-        members.discard(websocket)
-        joined = self._memberships.get(websocket)
-        if joined is not None:
-            joined.discard(group)
-            if not joined:
-                del self._memberships[websocket]
-        if not members:
-            del self._groups[group]
+        if self._groups.leave(websocket, group):
             self._backend.unsubscribe(group_channel(group), self._on_backend_message)
 
     def _leave_all(self, websocket: WebSocket) -> None:
         with self._groups_lock:
-            for group in list(self._memberships.get(websocket, ())):
-                self._leave(websocket, group)
+            for group in self._groups.leave_all(websocket):
+                self._backend.unsubscribe(group_channel(group), self._on_backend_message)
 
     def _detach_backend(self, backend: Backend) -> None:
         with self._groups_lock:
-            channels = [ALL_CHANNEL, *(group_channel(group) for group in self._groups)]
+            channels = [ALL_CHANNEL, *map(group_channel, self._groups.names())]
         for channel in channels:
             backend.unsubscribe(channel, self._on_backend_message)
 
@@ -1077,7 +1066,7 @@ class WebSocketManager(threading.Thread):
         else:
             group = (channel or "").partition("group:")[2]
             with self._groups_lock:
-                members = list(self._groups.get(group, ()))
+                members = self._groups.members(group)
             # Members not managed (yet, or any more) are skipped: only managed
             # sockets write without blocking.
             entries = self._entries

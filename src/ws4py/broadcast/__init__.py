@@ -67,7 +67,8 @@ from __future__ import annotations
 import logging
 import struct
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
+from typing import Generic, TypeVar
 
 from ws4py.exc import WebSocketException
 from ws4py.framing import OPCODE_BINARY, OPCODE_TEXT
@@ -79,6 +80,7 @@ __all__ = [
     "BackendUnavailableError",
     "BroadcastError",
     "Callback",
+    "Groups",
     "LocalBackend",
     "decode_message",
     "encode_message",
@@ -101,6 +103,71 @@ def group_channel(group: str) -> str:
     if not isinstance(group, str) or not group:
         raise ValueError("a group is a non-empty string")
     return "group:" + group
+
+
+_Member = TypeVar("_Member", bound=Hashable)
+
+
+class Groups(Generic[_Member]):
+    """Who belongs to which group, for one manager or one asyncio broadcaster.
+
+    The membership rules of both, in one place and without I/O or locks (the
+    owner serialises calls: the manager under its lock, the broadcaster on
+    its loop).  :meth:`join` and :meth:`leave` say when the owner must
+    subscribe to a group's channel (its first local member joined) or
+    unsubscribe (its last one left), so a process listens only to the groups
+    it has members of.
+    """
+
+    def __init__(self) -> None:
+        self._members: dict[str, set[_Member]] = {}
+        self._groups_of: dict[_Member, set[str]] = {}
+
+    def __bool__(self) -> bool:
+        return bool(self._groups_of)
+
+    def join(self, member: _Member, group: str) -> bool:
+        """Add ``member`` to ``group``; True if it is the group's first member here."""
+        members = self._members.setdefault(group, set())
+        first = not members
+        members.add(member)
+        self._groups_of.setdefault(member, set()).add(group)
+        return first
+
+    def leave(self, member: _Member, group: str) -> bool:
+        """Take ``member`` out of ``group``; True if the group has no member left here."""
+        members = self._members.get(group)
+        if members is None or member not in members:
+            return False
+        members.discard(member)
+        joined = self._groups_of.get(member)
+        if joined is not None:
+            joined.discard(group)
+            if not joined:
+                del self._groups_of[member]
+        if members:
+            return False
+        del self._members[group]
+        return True
+
+    def leave_all(self, member: _Member) -> list[str]:
+        """Take ``member`` out of every group; the groups left with no member here."""
+        joined = list(self._groups_of.get(member, ()))
+        return [group for group in joined if self.leave(member, group)]
+
+    def groups_of(self, member: _Member) -> frozenset[str]:
+        return frozenset(self._groups_of.get(member, ()))
+
+    def members(self, group: str) -> list[_Member]:
+        return list(self._members.get(group, ()))
+
+    def names(self) -> list[str]:
+        """The groups with a member here."""
+        return list(self._members)
+
+    def clear(self) -> None:
+        self._members.clear()
+        self._groups_of.clear()
 
 
 class BroadcastError(WebSocketException):

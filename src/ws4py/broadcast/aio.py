@@ -45,6 +45,7 @@ from ws4py.async_websocket import WebSocket
 from ws4py.broadcast import (
     ALL_CHANNEL,
     Backend,
+    Groups,
     LocalBackend,
     decode_message,
     encode_message,
@@ -77,8 +78,7 @@ class AsyncBroadcaster:
         self.id = os.urandom(8)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._everyone: set[WebSocket] = set()
-        self._groups: dict[str, set[WebSocket]] = {}
-        self._memberships: dict[WebSocket, set[str]] = {}
+        self._groups: Groups[WebSocket] = Groups()
         self._watchers: dict[WebSocket, asyncio.Task[None]] = {}
         self._tokens: weakref.WeakKeyDictionary[WebSocket, int] = weakref.WeakKeyDictionary()
         self._next_token = 1
@@ -99,43 +99,33 @@ class AsyncBroadcaster:
     def discard(self, websocket: WebSocket) -> None:
         """``websocket`` receives nothing more (done by itself when it closes)."""
         self._everyone.discard(websocket)
-        for group in list(self._memberships.get(websocket, ())):
-            self.leave(websocket, group)
+        for group in self._groups.leave_all(websocket):
+            self.backend.unsubscribe(group_channel(group), self._on_backend_message)
         watcher = self._watchers.pop(websocket, None)
         if watcher is not None and watcher is not asyncio.current_task():
             watcher.cancel()
 
     def join(self, websocket: WebSocket, group: str) -> None:
         """``websocket`` receives what is published to ``group`` (until it leaves or closes)."""
-        channel = group_channel(group)
         self._watch(websocket)
-        members = self._groups.setdefault(group, set())
-        if not members:
-            self.backend.subscribe(channel, self._on_backend_message)
-        members.add(websocket)
-        self._memberships.setdefault(websocket, set()).add(group)
+        if self._groups.join(websocket, group):
+            try:
+                self.backend.subscribe(group_channel(group), self._on_backend_message)
+            except BaseException:
+                self._groups.leave(websocket, group)  # not a member of a group it cannot hear
+                raise
 
     def leave(self, websocket: WebSocket, group: str) -> None:
         """``websocket`` is no longer a member of ``group``."""
-        members = self._groups.get(group)
-        if members is None or websocket not in members:
-            return
-        members.discard(websocket)
-        joined = self._memberships.get(websocket)
-        if joined is not None:
-            joined.discard(group)
-            if not joined:
-                del self._memberships[websocket]
-        if not members:
-            del self._groups[group]
+        if self._groups.leave(websocket, group):
             self.backend.unsubscribe(group_channel(group), self._on_backend_message)
 
     def groups_of(self, websocket: WebSocket) -> frozenset[str]:
-        return frozenset(self._memberships.get(websocket, ()))
+        return self._groups.groups_of(websocket)
 
     def members(self, group: str | None = None) -> list[WebSocket]:
         """The local websockets added (``group`` None) or members of ``group``."""
-        return list(self._everyone if group is None else self._groups.get(group, ()))
+        return list(self._everyone) if group is None else self._groups.members(group)
 
     # -- sending ------------------------------------------------------------------------
 
@@ -176,14 +166,13 @@ class AsyncBroadcaster:
         if self.closed:
             return
         self.closed = True
-        for channel in [ALL_CHANNEL, *(group_channel(g) for g in self._groups)]:
+        for channel in [ALL_CHANNEL, *map(group_channel, self._groups.names())]:
             self.backend.unsubscribe(channel, self._on_backend_message)
         for watcher in self._watchers.values():
             watcher.cancel()
         self._watchers.clear()
         self._everyone.clear()
         self._groups.clear()
-        self._memberships.clear()
 
     # -- internals ----------------------------------------------------------------------
 
@@ -232,7 +221,7 @@ class AsyncBroadcaster:
         if channel == ALL_CHANNEL:
             targets = list(self._everyone)
         else:
-            targets = list(self._groups.get(channel.partition("group:")[2], ()))
+            targets = self._groups.members(channel.partition("group:")[2])
         if origin is not None and origin[0] == self.id:
             targets = [ws for ws in targets if self._tokens.get(ws) != origin[1]]
         self._send_to(targets, message)
