@@ -17,6 +17,7 @@ Two ways to drive it:
 from __future__ import annotations
 
 import logging
+import os
 import select
 import socket
 import ssl
@@ -1037,3 +1038,20 @@ class _Pump(threading.Thread):
 
 
 _PUMP = _Pump()
+
+
+def _new_pump_after_fork() -> None:
+    """A forked child starts with a pump of its own (``os.register_at_fork``).
+
+    Only the forking thread survives a fork: the parent's pump thread is
+    dead in the child, and a thread cannot be started twice, so the child's
+    first run()-mode websocket (a prefork worker's) would fail to start it.
+    Its lock may also have been held by a parent thread at the fork.  The
+    parent's run()-mode websockets have no thread reading them in the child.
+    """
+    global _PUMP
+    _PUMP = _Pump()
+
+
+if hasattr(os, "register_at_fork"):  # POSIX; Windows has no fork
+    os.register_at_fork(after_in_child=_new_pump_after_fork)
