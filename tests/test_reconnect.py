@@ -196,6 +196,20 @@ def test_threaded_client_reconnects_when_the_server_restarts(
     assert client.opened_count == 2
 
 
+def test_threaded_client_reconnect_keeps_its_deadlines_in_the_core(
+    server: RestartableServer, make_client: Callable[..., Client]
+) -> None:
+    # The keepalive and close clocks are the core's (a new one per connection,
+    # started by fire_opened()): the client keeps no copy of its own.
+    client = make_client(server.url, reconnect=FAST)
+    client.connect()
+    client.echo("one")
+    client.send("drop")
+    wait_for(lambda: client.opened_count == 2, "the reconnection")
+    client.echo("two")
+    assert not {"_close_deadline", "_ping_sent_at", "_last_seen"} & vars(client).keys()
+
+
 @pytest.mark.parametrize(
     ("message", "code"),
     [("drop", 1006), ("close:1012", 1012), ("close:1011", 1011), ("close:1013", 1013)],

@@ -14,7 +14,6 @@ import logging
 import os
 import socket
 import ssl
-import time
 from base64 import b64encode
 from hashlib import sha1 as sha1  # a name ws4py 0.6.0 had here (issue #21, row 16)
 from typing import Any
@@ -355,8 +354,6 @@ class WebSocketBaseClient(WebSocket):
             self.core = Connection(client=True, max_message_size=self.max_message_size)
             self._terminated_done = False
             self._opened_fired = False
-            self._close_deadline = None
-            self._ping_sent_at = None
             self._eof = False
             self._wbuf.clear()
             self.pending_input = b""
@@ -387,7 +384,6 @@ class WebSocketBaseClient(WebSocket):
         # Frames that came with the response are processed by whoever reads
         # next (run() or a manager), never by this thread: one parser, one reader.
         self.pending_input = reader.leftover
-        self._last_seen = time.monotonic()
         self.handshake_ok()
 
     def _start_over(self) -> Redirects:
