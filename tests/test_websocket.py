@@ -983,6 +983,29 @@ def test_heartbeat_closes_connection_when_write_fails(endpoints: Endpoints) -> N
     assert ws.sock is None  # close_connection() was called
 
 
+def test_heartbeat_one_beat_and_the_loop_on_a_given_wait(endpoints: Endpoints) -> None:
+    # The one home of the unsolicited-pong rule: a thread's stop event or a
+    # gevent greenlet's sleep is the wait, the beat and its stopping are shared.
+    ws, peer = endpoints.server(run=False)
+    assert Heartbeat.beat(ws) is True
+    frame = peer.recv_frame()
+    assert frame.opcode == PONG and frame.payload.isdigit()
+    waits: list[float] = []
+
+    def wait(seconds: float) -> bool:
+        waits.append(seconds)
+        return len(waits) == 3  # asked to stop on the third wait
+
+    Heartbeat.beat_every(ws, 7.0, wait)
+    assert waits == [7.0, 7.0, 7.0]
+    assert [peer.recv_frame().opcode for _ in range(2)] == [PONG, PONG]
+    ws.server_terminated = ws.client_terminated = True  # classic flags: terminated
+    assert Heartbeat.beat(ws) is False
+    waits.clear()
+    Heartbeat.beat_every(ws, 7.0, wait)
+    assert waits == [7.0]  # the loop ends with the first beat refused
+
+
 def test_echo_websocket(endpoints: Endpoints) -> None:
     _ws, peer = endpoints.server(EchoWebSocket)
     peer.send(TEXT, "écho".encode())

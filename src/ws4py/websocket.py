@@ -24,7 +24,7 @@ import ssl
 import threading
 import time
 import weakref
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from ws4py import WS_KEY, WS_VERSION, format_addresses, host_port
@@ -159,15 +159,36 @@ class Heartbeat(threading.Thread):
         self._stop_event.set()
 
     def run(self) -> None:
-        while not self._stop_event.wait(self.frequency):
-            if self.websocket.terminated:
-                break
-            try:
-                self.websocket.send(PongControlMessage(str(int(time.time() * 1000))))
-            except (OSError, ConnectionClosedError) as exc:
-                logger.info("Heartbeat failed: %s", exc)
-                self.websocket.close_connection()
-                break
+        self.beat_every(self.websocket, self.frequency, self._stop_event.wait)
+
+    @staticmethod
+    def beat(websocket: WebSocket) -> bool:
+        """Send ``websocket`` one unsolicited pong; False when its heartbeat should stop.
+
+        The payload is the time in milliseconds, as ws4py 0.6.0 sent.  A
+        terminated websocket gets nothing; a failed write closes its socket.
+        """
+        if websocket.terminated:
+            return False
+        try:
+            websocket.send(PongControlMessage(str(int(time.time() * 1000))))
+        except (OSError, ConnectionClosedError) as exc:
+            logger.info("Heartbeat failed: %s", exc)
+            websocket.close_connection()
+            return False
+        return True
+
+    @classmethod
+    def beat_every(
+        cls, websocket: WebSocket, frequency: float, wait: Callable[[float], bool]
+    ) -> None:
+        """The heartbeat's loop: ``wait(frequency)`` (True: stop), then :meth:`beat`.
+
+        One loop for every flavour: this thread waits on its stop event, a
+        gevent server's greenlet on ``gevent.sleep``.
+        """
+        while not wait(frequency) and cls.beat(websocket):
+            pass
 
 
 class WebSocket:

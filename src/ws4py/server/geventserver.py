@@ -31,7 +31,6 @@ from __future__ import annotations
 import logging
 import ssl
 import threading
-import time
 from typing import Any
 
 import gevent
@@ -43,11 +42,9 @@ from gevent.pywsgi import WSGIServer as _WSGIServer
 
 from ws4py import format_addresses
 from ws4py.connection import outgoing_message
-from ws4py.exc import ConnectionClosedError
 from ws4py.framing import CloseCode
 from ws4py.http11 import render_response
-from ws4py.messaging import PongControlMessage
-from ws4py.websocket import WebSocket
+from ws4py.websocket import Heartbeat, WebSocket
 
 __all__ = ["GEventWebSocketPool", "WSGIServer", "WebSocketWSGIHandler", "run_websocket"]
 
@@ -76,18 +73,10 @@ def make_cooperative(websocket: WebSocket) -> None:
             setattr(websocket, name, gevent.lock.Semaphore())
 
 
-def _heartbeat(websocket: WebSocket, frequency: float) -> None:
-    """The classic unsolicited pongs, from a greenlet."""
-    while True:
-        gevent.sleep(frequency)
-        if websocket.terminated:
-            return
-        try:
-            websocket.send(PongControlMessage(str(int(time.time() * 1000))))
-        except (OSError, ConnectionClosedError) as exc:
-            logger.info("Heartbeat failed: %s", exc)
-            websocket.close_connection()
-            return
+def _sleep(seconds: float) -> bool:
+    """:meth:`Heartbeat.beat_every`'s wait, in a greenlet: never asked to stop (it is killed)."""
+    gevent.sleep(seconds)
+    return False
 
 
 def run_websocket(websocket: WebSocket) -> None:
@@ -101,7 +90,7 @@ def run_websocket(websocket: WebSocket) -> None:
     frequency = websocket.heartbeat_freq
     if frequency and not _threading_patched():
         websocket.heartbeat_freq = None  # no OS thread: a greenlet does it
-        heartbeat = gevent.spawn(_heartbeat, websocket, frequency)
+        heartbeat = gevent.spawn(Heartbeat.beat_every, websocket, frequency, _sleep)
     try:
         websocket.run()
     finally:
