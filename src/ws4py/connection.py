@@ -49,8 +49,10 @@ from typing import Any, Generic, TypeVar
 from ws4py.exc import ConnectionClosedError
 from ws4py.extensions import Extension
 from ws4py.framing import (
+    CONTROL_BIT,
     OPCODE_BINARY,
     OPCODE_CLOSE,
+    OPCODE_CONTINUATION,
     OPCODE_PING,
     OPCODE_PONG,
     OPCODE_TEXT,
@@ -259,7 +261,6 @@ TRANSITIONS: dict[State, frozenset[State]] = {
 #: The reason of the close queued when a keepalive ping is not answered in time.
 KEEPALIVE_TIMEOUT_REASON = "keepalive ping timeout"
 
-_CONTROL = 0x8  # opcodes with this bit are control frames (RFC 6455 5.5)
 # The states as module constants: an enum member looked up on its class costs
 # ~80 ns on CPython 3.11, and these are read on every send and receive.
 _CONNECTING, _OPEN, _CLOSING, _CLOSED = State.CONNECTING, State.OPEN, State.CLOSING, State.CLOSED
@@ -395,12 +396,10 @@ class Connection:
             events = list(events)
         for event in events:
             opcode = event.opcode
-            if opcode & _CONTROL:
+            if opcode & CONTROL_BIT:
                 if opcode == OPCODE_PING:
                     if self.close_sent is None:
-                        self._queue(
-                            build_frame(OPCODE_PONG, event.data, True, 0, self.stream.always_mask)
-                        )
+                        self._queue(self.stream.pong(event.data))
                 elif opcode == OPCODE_PONG:
                     self._ping_at = None
                 else:  # the peer's close: it answered in time
@@ -535,7 +534,7 @@ class Connection:
                     self._ping_at = now
                     self._pings += 1
                     payload = self._pings.to_bytes(4, "big")
-                    self._queue(build_frame(OPCODE_PING, payload, True, 0, self.stream.always_mask))
+                    self._queue(self.stream.ping(payload))
         if state is not _CLOSING:
             return
         if self._close_unanchored:
@@ -594,7 +593,7 @@ class Connection:
         self.check_open()
         data = message.data
         rsv = message.rsv
-        if self.extensions and not opcode & 0x8:
+        if self.extensions and not opcode & CONTROL_BIT:
             for ext in self.extensions:
                 bits, data = ext.encode_message(opcode, bytes(data))
                 rsv |= bits
@@ -603,7 +602,8 @@ class Connection:
     def send_fragment(self, opcode: int, data: BytesLike, first: bool, last: bool) -> bytes:
         """One frame of a message sent in pieces (never compressed)."""
         self.check_open()
-        return build_frame(opcode if first else 0, data, last, 0, self.stream.always_mask)
+        opcode = opcode if first else OPCODE_CONTINUATION
+        return build_frame(opcode, data, last, 0, self.stream.always_mask)
 
     def send_fragments(self, chunks: Iterable[Any], binary: bool = False) -> Iterator[bytes]:
         """The frames of one message sent in pieces, text unless ``binary``.
@@ -630,12 +630,14 @@ class Connection:
         yield self.send_fragment(opcode, previous or b"", first, True)
 
     def send_ping(self, data: BytesLike = b"") -> bytes:
+        """A ping frame; built by the stream (:meth:`Stream.ping`), as every ping and pong."""
         self.check_open()
-        return build_frame(OPCODE_PING, data, True, 0, self.stream.always_mask)
+        return self.stream.ping(data)
 
     def send_pong(self, data: BytesLike = b"") -> bytes:
+        """A pong frame (unsolicited: a heartbeat); built by :meth:`Stream.pong`."""
         self.check_open()
-        return build_frame(OPCODE_PONG, data, True, 0, self.stream.always_mask)
+        return self.stream.pong(data)
 
     def send_close(
         self,

@@ -32,12 +32,15 @@ from ws4py.exc import (
 )
 from ws4py.extensions import Extension
 from ws4py.framing import (
+    CONTROL_BIT,
     OPCODE_CLOSE,
     OPCODE_PING,
+    OPCODE_PONG,
     OPCODE_TEXT,
     UNPACK_16,
     UNPACK_64,
     CloseCode,
+    build_frame,
     check_header,
 )
 from ws4py.masking import mask
@@ -391,7 +394,7 @@ class Stream:
                 end = start + length
                 key = bytes(view[start - 4 : start]) if b1 & 0x80 else None
 
-                if not opcode & 0x8:
+                if not opcode & CONTROL_BIT:
                     self._start_data_frame(opcode, fin, rsv, length)
                     if fin and opcode and end <= n and not rsv:
                         # The common case: a whole single-frame message.
@@ -410,7 +413,7 @@ class Stream:
 
                 # The frame is split across reads: take its payload as it comes,
                 # checking text as it arrives (fail fast inside a frame too).
-                if fin and opcode and not rsv and not opcode & 0x8:
+                if fin and opcode and not rsv and not opcode & CONTROL_BIT:
                     frame = _PartialFrame(opcode, fin, rsv, key, length, opcode == OPCODE_TEXT)
                     frame.whole = True
                     self._decoder = _Utf8Decoder() if opcode == OPCODE_TEXT else None
@@ -419,7 +422,7 @@ class Stream:
                     continue
                 msg = self._msg
                 validate = (
-                    not opcode & 0x8
+                    not opcode & CONTROL_BIT
                     and msg is not None
                     and not msg.rsv
                     and self._decoder is not None
@@ -502,7 +505,7 @@ class Stream:
         events: list[Message],
     ) -> None:
         """Dispatch a whole frame; ``validated`` says its text was already checked."""
-        if opcode & 0x8:
+        if opcode & CONTROL_BIT:
             if opcode == OPCODE_CLOSE:
                 code, reason = parse_close_payload(payload)
                 close = CloseControlMessage(code, reason)
@@ -569,13 +572,19 @@ class Stream:
         """
         return CloseControlMessage(code, reason)
 
-    def ping(self, data: str | bytes = "") -> bytes:
-        """The bytes of a ping frame."""
-        return PingControlMessage(data).single(mask=self.always_mask)
+    def ping(self, data: Any = "") -> bytes:
+        """The bytes of a ping frame, masked when this end masks.
 
-    def pong(self, data: str | bytes = "") -> bytes:
-        """The bytes of a pong frame."""
-        return PongControlMessage(data).single(mask=self.always_mask)
+        The one ping builder: the core's pings (:meth:`Connection.send_ping`,
+        the keepalive's) are these.  ``data``: ``str`` (UTF-8) or bytes-like.
+        """
+        payload = data if type(data) is bytes else Message(OPCODE_PING, data).data
+        return build_frame(OPCODE_PING, payload, True, 0, self.always_mask)
+
+    def pong(self, data: Any = "") -> bytes:
+        """The bytes of a pong frame: the one pong builder (the core's answers to pings too)."""
+        payload = data if type(data) is bytes else Message(OPCODE_PONG, data).data
+        return build_frame(OPCODE_PONG, payload, True, 0, self.always_mask)
 
     def release(self) -> None:
         """Drop buffers and any message in progress."""

@@ -47,7 +47,12 @@ from ws4py.framing import (
     build_header,
 )
 from ws4py.masking import BytesLike
-from ws4py.messaging import CloseControlMessage, Message, PongControlMessage
+from ws4py.messaging import (
+    CloseControlMessage,
+    Message,
+    PingControlMessage,
+    PongControlMessage,
+)
 from ws4py.streaming import DEFAULT_MAX_MESSAGE_SIZE, Stream
 
 __all__ = [
@@ -471,9 +476,13 @@ class WebSocket:
                 self.core.connection_lost()
 
     def ping(self, message: str | bytes = b"") -> None:
-        """Send a ping; the peer's pong goes to :meth:`ponged`."""
-        payload = message.encode("utf-8") if isinstance(message, str) else message
-        self._write(self.core.send_ping(payload))
+        """Send a ping; the peer's pong goes to :meth:`ponged`.
+
+        Sent as a :class:`PingControlMessage`, as ws4py 0.6.0 did: a stream
+        the application put in builds the core's pings and pongs
+        (:meth:`Stream.ping <ws4py.streaming.Stream.ping>`), not this one.
+        """
+        self._write(self.core.send_message(PingControlMessage(message)))
 
     def send(self, payload: Any, binary: bool = False) -> None:
         """Send a message: text unless ``binary``, as the classic reference says.

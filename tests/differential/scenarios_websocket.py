@@ -174,6 +174,33 @@ def ping(message: Any, mask: bool) -> dict[str, Any]:
     return {"outcome": outcome(ws.ping, message), "frames": frames(bytes(sock.written))}
 
 
+def stream_control_builders(action: str) -> dict[str, Any]:
+    """A stream whose ``ping()``/``pong()`` tag their frames: who builds what ``action`` writes.
+
+    0.6.0 answered a ping with the stream's ``pong()`` and sent ``ping()``
+    as a ``PingControlMessage`` (not through the stream's ``ping()``).
+    """
+    from ws4py.streaming import Stream
+    from ws4py.websocket import WebSocket
+
+    class Tagged(Stream):  # type: ignore[misc]
+        def ping(self, data: Any = "") -> Any:
+            return super().ping(b"stream ping")
+
+        def pong(self, data: Any = "") -> Any:
+            data = data.encode("utf-8") if isinstance(data, str) else bytes(data)
+            return super().pong(b"stream pong: " + data)
+
+    sock = MockSocket()
+    ws = WebSocket(sock)
+    ws.stream = Tagged()
+    if action == "ping":
+        result = outcome(ws.ping, "hello")
+    else:
+        result = outcome(ws.process, peer_frame(0x9, b"hello"))
+    return {"outcome": result, "frames": frames(bytes(sock.written))}
+
+
 def close_then_process(
     code: int, reason: str, peer_code: int, peer_reason: bytes
 ) -> dict[str, Any]:

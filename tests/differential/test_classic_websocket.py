@@ -158,6 +158,13 @@ def test_ping(classic: Differential, message: Any, mask: bool) -> None:
     assert result["frames"][0][2] == 0x9
 
 
+def test_the_streams_pong_answers_pings_and_ping_sends_a_message(classic: Differential) -> None:
+    answered = classic.same(scenarios.stream_control_builders, "answer")
+    assert answered["frames"] == [(1, 0, 0xA, False, b"stream pong: hello")]
+    pinged = classic.same(scenarios.stream_control_builders, "ping")
+    assert pinged["frames"] == [(1, 0, 0x9, False, b"hello")]
+
+
 # ---------------------------------------------------------------------------
 # close(), terminate(), the classic flags (rows 2, 5, 6, 7, 18)
 # ---------------------------------------------------------------------------

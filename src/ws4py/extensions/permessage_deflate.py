@@ -139,6 +139,7 @@ from ws4py.extensions import (
     ServerExtensionFactory,
     format_extension,
 )
+from ws4py.framing import CONTROL_BIT
 
 __all__ = [
     "DEFAULT_COMPRESSION_LEVEL",
@@ -320,7 +321,7 @@ class PerMessageDeflate(Extension):
         self, opcode: int, rsv: int, payload: bytes, fin: bool, max_size: int | None
     ) -> bytes:
         """Inflate one frame of a compressed message, at most ``max_size`` bytes of output."""
-        if opcode & 0x8:
+        if opcode & CONTROL_BIT:
             if rsv & _RSV1:
                 raise ProtocolException("RSV1 set on a control frame")
             return payload
@@ -392,7 +393,7 @@ class PerMessageDeflate(Extension):
     def encode_message(self, opcode: int, payload: bytes) -> tuple[int, bytes]:
         """Compress a data message: ``(0x40, compressed)``, or ``(0, payload)`` as is."""
         size = len(payload)
-        if opcode & 0x8 or size < self.min_size:
+        if opcode & CONTROL_BIT or size < self.min_size:
             return 0, payload
         if size >= PROBE_SIZE and not self._worth_compressing(payload):
             return 0, payload
