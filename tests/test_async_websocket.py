@@ -1178,7 +1178,12 @@ def test_classic_tulipclient() -> None:
     assert closed == [(1000, b"bye"), (1000, b"bye")]
 
 
-def test_classic_tulipclient_over_tls(tls: tuple[ssl.SSLContext, ssl.SSLContext]) -> None:
+# " wss://": TLS is decided by the URL's scheme as the client parses it (a
+# leading space is stripped by urlsplit), so ssl_options apply there too.
+@pytest.mark.parametrize("prefix", ["", " "])
+def test_classic_tulipclient_over_tls(
+    tls: tuple[ssl.SSLContext, ssl.SSLContext], prefix: str
+) -> None:
     server_context, client_context = tls
     got: list[str] = []
 
@@ -1192,7 +1197,7 @@ def test_classic_tulipclient_over_tls(tls: tuple[ssl.SSLContext, ssl.SSLContext]
 
     async def main() -> None:
         async with ws4py_server(EchoWebSocket, ssl=server_context) as url:
-            ws = Client(url, ssl_options=client_context)
+            ws = Client(prefix + url, ssl_options=client_context)
             await ws.connect()
             await asyncio.wait_for(ws.wait_closed(), 5)
 

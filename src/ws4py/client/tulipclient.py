@@ -22,6 +22,7 @@ from typing import Any
 
 from ws4py.async_websocket import WebSocket, WebSocketProtocol, connect
 from ws4py.client import make_ssl_context
+from ws4py.client.target import parse_url
 from ws4py.extensions import ClientExtensionFactory
 
 __all__ = ["WebSocketTulipClient"]
@@ -64,7 +65,7 @@ class WebSocketTulipClient(WebSocket):
     async def connect(self) -> None:
         """Open the connection; :meth:`opened` runs once it is up."""
         context = None
-        if self.url.lower().startswith("wss"):
+        if parse_url(self.url).secure:  # the scheme as connect() reads it
             context = make_ssl_context(self.ssl_options)
 
         def bind(
