@@ -1205,6 +1205,35 @@ def test_classic_tulipclient_over_tls(
     assert got == ["tls hello"]
 
 
+def test_rebind_readies_the_same_websocket_for_a_new_connection() -> None:
+    """rebind(): what a reconnecting client does, public (connect's make_websocket)."""
+
+    async def main() -> None:
+        async with ws4py_server(EchoWebSocket) as url:
+            ws = await connect(url)
+            with pytest.raises(RuntimeError):  # its connection is running
+                ws.rebind(ws.proto)
+            first_core = ws.core
+            await ws.send("first")
+            await ws.close()
+            await asyncio.wait_for(ws.wait_closed(), 5)
+
+            def again(proto: Any, protocols: Any, extensions: Any, environ: Any) -> WebSocket:
+                ws.rebind(proto, protocols, extensions, environ)
+                return ws
+
+            assert await connect(url, make_websocket=again) is ws
+            assert ws.core is not first_core and not ws.terminated
+            await ws.send("second")
+            received = [await asyncio.wait_for(ws.receive(), 5) for _ in range(2)]
+            assert [str(message) for message in received] == ["first", "second"]
+            await ws.close()
+            await asyncio.wait_for(ws.wait_closed(), 5)
+            assert ws.close_code == 1000
+
+    run(main())
+
+
 def test_our_client_against_our_server() -> None:
     cls = recorder()
 

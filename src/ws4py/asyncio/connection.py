@@ -113,12 +113,38 @@ class WebSocket:
         extensions: list[Any] | None = None,
         environ: dict[str, Any] | None = None,
     ) -> None:
+        self._inbox: asyncio.Queue[Message | None] = asyncio.Queue(self.max_queue)
+        self._task: asyncio.Task[None] | None = None
+        self.rebind(proto, protocols, extensions, environ)
+
+    def rebind(
+        self,
+        proto: WebSocketProtocol,
+        protocols: list[str] | None = None,
+        extensions: list[Any] | None = None,
+        environ: dict[str, Any] | None = None,
+    ) -> None:
+        """Ready this websocket for a new connection, the last one being over.
+
+        What a reconnecting client does with each new connection (as
+        ``connect(make_websocket=...)``): a new core and new events for
+        ``proto``, the arguments as the constructor's; the same object, so
+        the application keeps its references, and messages not received yet
+        stay in the queue (the end of the last connection no longer ends
+        :meth:`receive`).  :class:`RuntimeError` while a connection runs.
+        """
+        if self._task is not None and not self._task.done():
+            raise RuntimeError("rebind() while the websocket's connection is running")
+        inbox = self._inbox
+        kept = [inbox.get_nowait() for _ in range(inbox.qsize())]
+        for message in kept:
+            if message is not None:  # the last connection's end marker goes
+                inbox.put_nowait(message)
         self._bind(proto, protocols, extensions, environ)
         self._event_ready = asyncio.Event()
-        self._inbox: asyncio.Queue[Message | None] = asyncio.Queue(self.max_queue)
         self._closed_event = asyncio.Event()
         self._close_timer: asyncio.TimerHandle | None = None
-        self._task: asyncio.Task[None] | None = None
+        self._task = None
 
     def _bind(
         self,

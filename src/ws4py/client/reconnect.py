@@ -142,11 +142,7 @@ class ReconnectingWebSocket(AsyncWebSocket):
         environ: dict[str, Any] | None,
     ) -> ReconnectingWebSocket:
         """Take a new connection (the ``make_websocket`` of a reconnection)."""
-        self._bind(proto, protocols, extensions, environ)
-        self._event_ready = asyncio.Event()
-        self._closed_event = asyncio.Event()
-        self._close_timer = None
-        self._task = None
+        self.rebind(proto, protocols, extensions, environ)
         return self
 
     def _start(self, pending: bytes) -> None:
