@@ -383,3 +383,21 @@ def test_unsolicited_pong_is_an_event_and_answers() -> None:
     (pong,) = server.events_received()
     assert isinstance(pong, PongControlMessage)
     assert server.next_deadline() == 2.2
+
+
+def test_close_is_next_only_where_taking_the_event_may_close() -> None:
+    # A threaded flavour takes these events under its send lock (beside another
+    # thread's close()), and only these: a reader never waits for a long write.
+    server, client = pair()
+    assert not server.close_is_next  # nothing parsed
+    server.receive_data(client.send_message(TextMessage("one")) + client.send_close(1000))
+    assert not server.close_is_next  # a message first
+    assert server.next_event() is not None
+    assert server.close_is_next  # the peer's close: taking it queues the echo
+    assert server.next_event() is not None
+    assert not server.close_is_next  # over: nothing more to queue
+    failing, _ = pair()
+    failing.receive_data(b"\x83\x80abcd")  # a reserved opcode: a protocol error
+    assert failing.close_is_next  # taking the (no) next event queues the failing close
+    assert failing.next_event() is None and failing.close_sent is not None
+    assert not failing.close_is_next

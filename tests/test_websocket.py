@@ -15,6 +15,7 @@ import queue
 import random
 import socket
 import struct
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -981,6 +982,73 @@ def test_heartbeat_closes_connection_when_write_fails(endpoints: Endpoints) -> N
     beat.join(WAIT)
     assert not beat.is_alive()
     assert ws.sock is None  # close_connection() was called
+
+
+def test_close_racing_the_peers_close_writes_one_close_frame() -> None:
+    """Another thread's close() and the reader taking the peer's close: one close frame.
+
+    Both would answer the closing handshake (our close, or the echo); the
+    reader takes the peer's close under the lock close() holds.  Repeated,
+    close() a little later each time, with a tiny switch interval so the
+    two threads interleave finely.
+    """
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        for attempt in range(300):
+            a, b = socket.socketpair()
+            try:
+                ws = WebSocket(a)
+                peer = RawPeer(b)
+                peer.send_close(1000, "peer")
+                barrier = threading.Barrier(2)
+                errors: list[BaseException] = []
+
+                def read(ws: WebSocket = ws, barrier: threading.Barrier = barrier) -> None:
+                    barrier.wait(WAIT)
+                    ws.once()
+
+                def close(
+                    ws: WebSocket = ws, barrier: threading.Barrier = barrier, lag: int = attempt
+                ) -> None:
+                    barrier.wait(WAIT)
+                    for _ in range(lag % 30 * 20):  # a lag sweeping the reader's parse
+                        pass
+                    ws.close(1001, "local")
+
+                def recording(
+                    work: Callable[[], None], errors: list[BaseException] = errors
+                ) -> Callable[[], None]:
+                    def run() -> None:
+                        try:
+                            work()
+                        except BaseException as exc:  # e.g. a state change the race broke
+                            errors.append(exc)
+
+                    return run
+
+                threads = [
+                    threading.Thread(target=recording(read)),
+                    threading.Thread(target=recording(close)),
+                ]
+                for thread in threads:
+                    thread.start()
+                for thread in threads:
+                    thread.join(WAIT)
+                assert not any(thread.is_alive() for thread in threads)
+                a.shutdown(socket.SHUT_WR)  # all written: EOF after it
+                opcodes = []
+                while True:
+                    try:
+                        opcodes.append(peer.recv_frame().opcode)
+                    except EOFError:
+                        break
+                assert (errors, opcodes) == ([], [CLOSE])
+            finally:
+                a.close()
+                b.close()
+    finally:
+        sys.setswitchinterval(interval)
 
 
 def test_heartbeat_one_beat_and_the_loop_on_a_given_wait(endpoints: Endpoints) -> None:

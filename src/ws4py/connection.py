@@ -418,6 +418,26 @@ class Connection:
         """Events parsed and not taken yet (a flavour pauses reading above a bound)."""
         return len(self._events) - self._taken
 
+    @property
+    def close_is_next(self) -> bool:
+        """Whether taking the next event may queue our close or change the state.
+
+        True when the next event is the peer's close, or when none is left
+        and :meth:`next_event` would hand over a close only the stream shows
+        or queue a protocol error's failing close.  A flavour whose other
+        threads may call :meth:`send_close` takes such an event under the
+        lock they hold (one close frame is ever sent), and only such an
+        event: a reader never waits for another thread's long write.
+        """
+        events = self._events
+        taken = self._taken
+        if taken < len(events):
+            return events[taken].opcode == OPCODE_CLOSE
+        if self.close_received is not None:
+            return False
+        stream = self.stream
+        return stream.closing is not None or (bool(stream.errors) and self.failure is None)
+
     def next_event(self) -> Message | None:
         """The next event for the application (None: none yet), queuing what taking it implies.
 

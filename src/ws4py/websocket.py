@@ -466,14 +466,17 @@ class WebSocket:
         :meth:`send` then raises :class:`~ws4py.exc.ConnectionClosedError`,
         a :class:`RuntimeError`.
         """
+        # Written under the send lock: the reader takes the peer's close (and
+        # queues its echo) under it too, so exactly one close goes out, and
+        # only once this one is written does the reader end the connection.
         with self._send_lock:
             data = self.core.send_close(code, reason, time.monotonic())
-        if data:
-            try:
-                self._write(data)
-            except OSError as exc:
-                logger.debug("Could not send close on %s: %s", format_addresses(self), exc)
-                self.core.connection_lost()
+            if data:
+                try:
+                    self._write(data)
+                except OSError as exc:
+                    logger.debug("Could not send close on %s: %s", format_addresses(self), exc)
+                    self.core.connection_lost()
 
     def ping(self, message: str | bytes = b"") -> None:
         """Send a ping; the peer's pong goes to :meth:`ponged`.
@@ -742,7 +745,15 @@ class WebSocket:
         core = self.core
         failure = core.failure
         next_event = core.next_event  # (a loop, not the iterator: the hot path)
-        while (event := next_event()) is not None:
+        lock = self._send_lock
+        while True:
+            if core.close_is_next:
+                with lock:  # may queue our close: never beside another thread's close()
+                    event = next_event()
+            else:
+                event = next_event()
+            if event is None:
+                break
             opcode = event.opcode
             if opcode == OPCODE_CLOSE:
                 if core.close_sent is None and isinstance(event, CloseControlMessage):
@@ -815,8 +826,9 @@ class WebSocket:
         now = time.monotonic() if now is None else now
         core = self.core
         close_sent = core.close_sent
-        core.tick(now)
-        out = core.data_to_send()
+        with self._send_lock:  # the keepalive's close: not beside another thread's close()
+            core.tick(now)
+            out = core.data_to_send()
         if out:
             if core.close_sent is not close_sent:
                 logger.info("No pong from %s in time: closing", format_addresses(self))
