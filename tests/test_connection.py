@@ -401,3 +401,30 @@ def test_close_is_next_only_where_taking_the_event_may_close() -> None:
     assert failing.close_is_next  # taking the (no) next event queues the failing close
     assert failing.next_event() is None and failing.close_sent is not None
     assert not failing.close_is_next
+
+
+def test_receive_data_says_whether_there_is_something_to_write() -> None:
+    """Its result spares a flavour the data_to_send() call on the common path."""
+    server, client = pair()
+    assert server.receive_data(client.send_message(TextMessage("one"))) is False
+    assert server.data_to_send() == b""
+    assert server.closing_parsed is False
+    assert server.receive_data(client.send_ping(b"p")) is True
+    assert parsed(server.data_to_send()) == [("PongControlMessage", b"p")]
+    assert server.receive_data(client.send_close(1000)) is False  # echoed when taken
+    assert server.closing_parsed is True
+    assert [type(e).__name__ for e in server.events_received()] == [
+        "TextMessage",
+        "PingControlMessage",
+        "CloseControlMessage",
+    ]
+    assert parsed(server.data_to_send()) == [("close", 1000)]
+    assert server.receive_data(b"late") is False  # closed: nothing parsed
+
+
+def test_a_protocol_error_sets_closing_parsed() -> None:
+    server, _ = pair()
+    assert server.receive_data(b"\x83\x80" + b"\x00" * 4) is False  # opcode 3: reserved
+    assert server.closing_parsed is True
+    assert list(server.events_received()) == []
+    assert parsed(server.data_to_send()) == [("close", 1002)]

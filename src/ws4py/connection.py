@@ -281,6 +281,7 @@ class Connection:
     #: True once the close timeout passed (our close sent, nothing came back in
     #: time): the connection is CLOSED and the I/O layer drops TCP.
     timed_out: bool
+    closing_parsed: bool
     _last_seen: float | None  # when bytes last arrived (or the clock started)
     _ping_at: float | None  # when our keepalive ping went out, until a pong
     _close_deadline: float | None
@@ -325,6 +326,10 @@ class Connection:
         self.keepalive_timeout = keepalive_timeout
         self.close_timeout = close_timeout
         self.timed_out = False
+        #: A close, a protocol error or a close only the stream shows was
+        #: parsed: from now on, taking an event may queue our close (see
+        #: :attr:`close_is_next`).  Until then a flavour need not ask, per event.
+        self.closing_parsed = False
         self._out = ()
         self._events = ()
         self._taken = 0
@@ -376,7 +381,7 @@ class Connection:
 
     # -- receiving -----------------------------------------------------------
 
-    def receive_data(self, data: BytesLike, now: float | None = None) -> None:
+    def receive_data(self, data: BytesLike, now: float | None = None) -> bool:
         """Parse received bytes; queue their events and, at once, the pongs they call for.
 
         ``now`` (the caller's monotonic clock) records that the peer is
@@ -384,14 +389,18 @@ class Connection:
         ends the close timeout's wait (its echo is queued when the
         application takes it, see the module's docstring).  Nothing once the
         connection is closed: late bytes are not the peer's to say.
+        True when :meth:`data_to_send` has bytes (the pongs, say) for the caller to write.
         """
         if now is not None:
             self._last_seen = now
         if self.state is _CLOSED:
-            return
-        events = self.stream.feed(data)
+            return bool(self._out)
+        stream = self.stream
+        events = stream.feed(data)
+        if stream.errors or stream.closing is not None:
+            self.closing_parsed = True
         if not events:
-            return
+            return bool(self._out)
         if type(events) is not list:  # a stream the application put in (a mock, say)
             events = list(events)
         for event in events:
@@ -405,6 +414,7 @@ class Connection:
                 else:  # the peer's close: it answered in time
                     self._close_deadline = None
                     self._close_unanchored = False
+                    self.closing_parsed = True
         pending = self._events
         if self._taken < len(pending):
             assert isinstance(pending, list)
@@ -412,6 +422,7 @@ class Connection:
         else:
             self._events = events  # the common case: no copy
             self._taken = 0
+        return bool(self._out)
 
     @property
     def events_pending(self) -> int:

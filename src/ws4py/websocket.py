@@ -734,10 +734,8 @@ class WebSocket:
             self.core.connection_lost()
             return False
         core = self.core
-        core.receive_data(data, time.monotonic())
-        out = core.data_to_send()
-        if out:
-            self._write_quietly(out)  # pongs: before any handler runs
+        if core.receive_data(data, time.monotonic()):
+            self._write_quietly(core.data_to_send())  # pongs: before any handler runs
         return self._dispatch()
 
     def _dispatch(self) -> bool:
@@ -747,7 +745,8 @@ class WebSocket:
         next_event = core.next_event  # (a loop, not the iterator: the hot path)
         lock = self._send_lock
         while True:
-            if core.close_is_next:
+            # (closing_parsed first: one attribute per event until a close or an error is parsed)
+            if core.closing_parsed and core.close_is_next:
                 with lock:  # may queue our close: never beside another thread's close()
                     event = next_event()
             else:
@@ -768,7 +767,9 @@ class WebSocket:
                 self._call_handler(self.received_message, event)
             elif opcode == OPCODE_PONG:
                 self._call_handler(self.ponged, event)
-        out = core.data_to_send()
+        # Only taking a close (the echo) or the end of a failed stream queues
+        # anything here: nothing to look for before one was parsed.
+        out = core.data_to_send() if core.closing_parsed else b""
         if out:
             if core.failure is not failure:
                 logger.info(
