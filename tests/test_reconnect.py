@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 
+from scripted_http import Redirector, moved
 from ws4py.async_websocket import WebSocket as AsyncWebSocket
 from ws4py.async_websocket import connect as aconnect
 from ws4py.client.reconnect import (
@@ -579,55 +580,9 @@ def test_connect_from_closed_keeps_the_new_connection() -> None:
 # ---------------------------------------------------------------------------
 
 
-class Redirector:
-    """Answers each request with ``302 Location: <to>`` and closes; counts the requests."""
-
-    def __init__(self, to: str) -> None:
-        self.to = to
-        self.requests = 0
-        self.listener = socket.create_server((HOST, 0))
-        self.listener.settimeout(0.05)
-        self.port = int(self.listener.getsockname()[1])
-        self.stopping = threading.Event()
-        self.thread = threading.Thread(target=self._serve, daemon=True)
-        self.thread.start()
-
-    @property
-    def url(self) -> str:
-        return f"ws://{HOST}:{self.port}/start"
-
-    def _serve(self) -> None:
-        while not self.stopping.is_set():
-            try:
-                conn, _ = self.listener.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            with conn:
-                conn.settimeout(WAIT)
-                head = b""
-                with contextlib.suppress(OSError):
-                    while b"\r\n\r\n" not in head:
-                        data = conn.recv(4096)
-                        if not data:
-                            break
-                        head += data
-                    self.requests += 1
-                    conn.sendall(
-                        f"HTTP/1.1 302 Found\r\nLocation: {self.to}\r\n"
-                        "Content-Length: 0\r\n\r\n".encode()
-                    )
-
-    def stop(self) -> None:
-        self.stopping.set()
-        self.thread.join(WAIT)
-        self.listener.close()
-
-
 @pytest.fixture
 def redirector(server: RestartableServer) -> Iterator[Redirector]:
-    running = Redirector(server.url)
+    running = Redirector(lambda n: moved(302, server.url))
     yield running
     running.stop()
 
@@ -635,14 +590,14 @@ def redirector(server: RestartableServer) -> Iterator[Redirector]:
 def test_threaded_reconnection_goes_through_the_redirect_again(
     server: RestartableServer, redirector: Redirector, make_client: Callable[..., Client]
 ) -> None:
-    client = make_client(redirector.url, reconnect=FAST)
+    client = make_client(redirector.url("/start"), reconnect=FAST)
     client.connect()
-    assert client.final_url == server.url and client.url == redirector.url
+    assert client.final_url == server.url and client.url == redirector.url("/start")
     client.echo("before")
     client.send("drop")  # 1006: reconnect
     wait_for(lambda: client.reconnects == 1, "the reconnection")
     client.echo("after")
-    assert redirector.requests == 2  # from the URL given, not from where it led
+    assert len(redirector.requests) == 2  # from the URL given, not from where it led
     assert client.final_url == server.url
     assert client.port == server.port  # the redirect's target, as the classic attributes
 
@@ -651,13 +606,13 @@ def test_asyncio_reconnection_goes_through_the_redirect_again(
     server: RestartableServer, redirector: Redirector
 ) -> None:
     async def scenario() -> None:
-        ws: Any = await aconnect(redirector.url, AsyncClient, reconnect=FAST)
+        ws: Any = await aconnect(redirector.url("/start"), AsyncClient, reconnect=FAST)
         assert ws.final_url == server.url
         await echo(ws, "before")
         await ws.send("drop")
         await until(lambda: ws.reconnects == 1, "the reconnection")
         await echo(ws, "after")
-        assert redirector.requests == 2
+        assert len(redirector.requests) == 2
         assert ws.final_url == server.url
         await ws.close()
 

@@ -12,7 +12,6 @@ import asyncio
 import json
 import os
 import queue
-import socket
 import tempfile
 import threading
 from collections.abc import Callable, Iterator
@@ -20,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from scripted_http import Redirector, moved
 from ws4py.async_websocket import WebSocket as AsyncWebSocket
 from ws4py.async_websocket import connect as aconnect
 from ws4py.asyncio.connection import ClientProtocol
@@ -73,64 +73,6 @@ def final_url(server: WSGIServer, path: str = "/end") -> str:
     return f"ws://{HOST}:{server.server_address[1]}{path}"
 
 
-class Redirector:
-    """Answers request number ``n`` (from 1) with ``respond(n)``, then closes; keeps the heads."""
-
-    def __init__(self, respond: Callable[[int], bytes], unix_path: str | None = None) -> None:
-        self.respond = respond
-        self.requests: list[bytes] = []
-        if unix_path is None:
-            self.listener = socket.create_server((HOST, 0))
-            self.port = int(self.listener.getsockname()[1])
-        else:
-            self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            self.listener.bind(unix_path)
-            self.listener.listen()
-            self.port = 0
-        self.listener.settimeout(0.05)
-        self.stopping = threading.Event()
-        self.thread = threading.Thread(target=self._serve, daemon=True)
-        self.thread.start()
-
-    def url(self, path: str = "/") -> str:
-        return f"ws://{HOST}:{self.port}{path}"
-
-    def _serve(self) -> None:
-        while not self.stopping.is_set():
-            try:
-                conn, _ = self.listener.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            with conn:
-                conn.settimeout(WAIT)
-                head = b""
-                try:
-                    while b"\r\n\r\n" not in head:
-                        data = conn.recv(4096)
-                        if not data:
-                            break
-                        head += data
-                    self.requests.append(head)
-                    conn.sendall(self.respond(len(self.requests)))
-                except OSError:
-                    pass
-
-    def header(self, number: int, name: str) -> str | None:
-        """The value of header ``name`` in request ``number`` (from 1)."""
-        for line in self.requests[number - 1].decode("latin-1").split("\r\n")[1:]:
-            key, _, value = line.partition(":")
-            if key.strip().lower() == name.lower():
-                return value.strip()
-        return None
-
-    def stop(self) -> None:
-        self.stopping.set()
-        self.thread.join(WAIT)
-        self.listener.close()
-
-
 @pytest.fixture
 def redirector() -> Iterator[Callable[..., Redirector]]:
     made: list[Redirector] = []
@@ -143,13 +85,6 @@ def redirector() -> Iterator[Callable[..., Redirector]]:
     yield start
     for server in made:
         server.stop()
-
-
-def moved(status: int, location: str) -> bytes:
-    return (
-        f"HTTP/1.1 {status} Moved\r\nLocation: {location}\r\nContent-Length: 0\r\n"
-        "Connection: close\r\n\r\n"
-    ).encode()
 
 
 CREDENTIALS = [("Authorization", "Bearer t"), ("Cookie", "s=1"), ("X-Trace", "7")]
