@@ -130,6 +130,19 @@ def _sendall(sock: socket.socket, data: bytes | memoryview, timeout: float | Non
         view = view[sent:]
 
 
+def _recv(sock: Any, size: int) -> bytes:
+    """``sock.recv(size)``, plus what TLS already decrypted and holds.
+
+    Records decrypted but not read yet are invisible to select/poll: they
+    are taken now, or they would wait for the next packet (a classic bug).
+    """
+    data: bytes = sock.recv(size)
+    if isinstance(sock, ssl.SSLSocket):
+        while sock.pending():
+            data += sock.recv(sock.pending())
+    return data
+
+
 # An enum member looked up on its class costs ~80 ns (CPython 3.11): read often.
 _CLOSED = State.CLOSED
 
@@ -699,12 +712,7 @@ class WebSocket:
                 if buf is not None:
                     data = memoryview(buf)[: sock.recv_into(buf, self.reading_buffer_size)]
                 else:
-                    data = sock.recv(self.reading_buffer_size)
-                    if isinstance(sock, ssl.SSLSocket):
-                        # Records decrypted but not read yet are invisible to select/poll:
-                        # take them now, or they wait for the next packet (classic bug).
-                        while sock.pending():
-                            data += sock.recv(sock.pending())
+                    data = _recv(sock, self.reading_buffer_size)
             except (TimeoutError, BlockingIOError, ssl.SSLWantReadError, ssl.SSLWantWriteError):
                 return self.check_deadlines()
             except OSError as exc:
@@ -927,10 +935,7 @@ class WebSocket:
             if not readable:
                 self.check_deadlines(now)
                 return
-            data = sock.recv(self.reading_buffer_size)
-            if isinstance(sock, ssl.SSLSocket):
-                while sock.pending():
-                    data += sock.recv(sock.pending())
+            data = _recv(sock, self.reading_buffer_size)
         except (TimeoutError, BlockingIOError, ssl.SSLWantReadError, ssl.SSLWantWriteError):
             return
         except (OSError, ValueError):
